@@ -1,0 +1,82 @@
+//! tonic's side of the comparison: Greeter/SayHello, Stream/Pump, Collect/Drain,
+//! Echo/PingPong and Echo/Echo on loopback h2c.
+//!
+//! `tonic-server --port N --threads T`
+
+use std::pin::Pin;
+
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+use tonic_peer::bench::collect_server::{Collect, CollectServer};
+use tonic_peer::bench::echo_server::{Echo, EchoServer};
+use tonic_peer::bench::stream_server::{Stream as PumpService, StreamServer};
+use tonic_peer::bench::{Chunk, PumpRequest, Summary};
+use tonic_peer::helloworld::greeter_server::{Greeter, GreeterServer};
+use tonic_peer::helloworld::{HelloReply, HelloRequest};
+use tonic_peer::{Repeat, flag, runtime};
+
+struct Bench;
+
+type ChunkStream = Pin<Box<dyn Stream<Item = Result<Chunk, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl Greeter for Bench {
+    async fn say_hello(&self, req: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+        let message = format!("Hello {}", req.into_inner().name);
+        Ok(Response::new(HelloReply { message }))
+    }
+}
+
+#[tonic::async_trait]
+impl PumpService for Bench {
+    type PumpStream = ChunkStream;
+    async fn pump(&self, req: Request<PumpRequest>) -> Result<Response<ChunkStream>, Status> {
+        let req = req.into_inner();
+        let chunk = Chunk { data: vec![b'x'; req.size as usize] };
+        let chunks = Repeat::new(chunk, u64::from(req.count)).map(Ok);
+        Ok(Response::new(Box::pin(chunks)))
+    }
+}
+
+#[tonic::async_trait]
+impl Collect for Bench {
+    async fn drain(&self, req: Request<Streaming<Chunk>>) -> Result<Response<Summary>, Status> {
+        let mut inbound = req.into_inner();
+        let mut summary = Summary::default();
+        while let Some(chunk) = inbound.message().await? {
+            summary.count += 1;
+            summary.bytes += chunk.data.len() as u64;
+        }
+        Ok(Response::new(summary))
+    }
+}
+
+#[tonic::async_trait]
+impl Echo for Bench {
+    type PingPongStream = ChunkStream;
+    async fn ping_pong(
+        &self,
+        req: Request<Streaming<Chunk>>,
+    ) -> Result<Response<ChunkStream>, Status> {
+        Ok(Response::new(Box::pin(req.into_inner())))
+    }
+    async fn echo(&self, req: Request<Chunk>) -> Result<Response<Chunk>, Status> {
+        Ok(Response::new(req.into_inner()))
+    }
+}
+
+fn main() {
+    let port = flag("--port", 50051) as u16;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    runtime().block_on(async move {
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(GreeterServer::new(Bench))
+            .add_service(StreamServer::new(Bench))
+            .add_service(CollectServer::new(Bench))
+            .add_service(EchoServer::new(Bench))
+            .serve(addr)
+            .await
+            .expect("tonic server");
+    });
+}

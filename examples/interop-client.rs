@@ -1,0 +1,652 @@
+//! The interop client: gRPC's standard client test cases (interop-test-descriptions.md) run by
+//! our `Channel` against any interop server (ours, grpc-go's, grpcio's).
+//!
+//! ```text
+//! cargo run --release --example interop-client -- \
+//!     --server_host localhost --server_port 10000 --test_case large_unary
+//! ```
+//!
+//! Flags follow gRPC's interop clients: `--server_host` (default localhost), `--server_port`
+//! (default 10000), `--test_case` (one case name, or `all`), `--use_tls=false` (TLS is not
+//! offered). Each passing case prints `PASS <case>`; the first failure prints
+//! `FAIL <case>: <why>` and exits with status 1.
+//!
+//! Most cases go through the generated `TestServiceClient`. Three reach below it on purpose,
+//! using the same `Channel` methods the stub uses, because the check needs something a stub
+//! does not offer: `server_compressed_unary` reads the unary answer through a
+//! `Streaming` to see each message's compressed flag (on the wire a unary answer is a
+//! one-message stream); `client_compressed_streaming` sends one message compressed and the
+//! next uncompressed, which needs a `RequestSink`; `cancel_after_begin` cancels by dropping
+//! a `RequestSink`, which is how this library cancels a call.
+//!
+//! Spec: <https://github.com/grpc/grpc/blob/master/doc/interop-test-descriptions.md>
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bare_grpc::{Channel, Code, Encoding, Request, Status};
+
+/// The generated messages and services for `proto/grpc/testing/*.proto`.
+#[allow(missing_docs, dead_code, clippy::all)]
+pub mod grpc {
+    pub mod testing {
+        include!(concat!(env!("OUT_DIR"), "/grpc.testing.rs"));
+    }
+}
+
+use grpc::testing::test_service_grpc::{STREAMING_INPUT_CALL, TestServiceClient, UNARY_CALL};
+use grpc::testing::unimplemented_service_grpc::UnimplementedServiceClient;
+use grpc::testing::{
+    BoolValue, EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
+    StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
+    StreamingOutputCallResponse,
+};
+
+/// Every case, in the order `all` runs them.
+const CASES: &[&str] = &[
+    "empty_unary",
+    "large_unary",
+    "client_streaming",
+    "server_streaming",
+    "ping_pong",
+    "empty_stream",
+    "timeout_on_sleeping_server",
+    "cancel_after_begin",
+    "cancel_after_first_response",
+    "status_code_and_message",
+    "special_status_message",
+    "custom_metadata",
+    "unimplemented_method",
+    "unimplemented_service",
+    "client_compressed_unary",
+    "server_compressed_unary",
+    "client_compressed_streaming",
+    "server_compressed_streaming",
+];
+
+/// What a case ends with: `Err` says why it failed.
+type Outcome = Result<(), String>;
+
+/// Fails the case with a formatted reason unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(format!($($why)+));
+        }
+    };
+}
+
+/// Turns a call's status into a case failure that names the step.
+fn step<T>(what: &str, result: Result<T, Status>) -> Result<T, String> {
+    result.map_err(|status| format!("{what}: {status}"))
+}
+
+/// `size` zero bytes (the interop cases only use COMPRESSABLE payloads).
+fn payload(size: usize) -> Option<Payload> {
+    Some(Payload {
+        r#type: 0,
+        body: vec![0; size],
+    })
+}
+
+/// The body length of an optional payload.
+fn body_len(payload: &Option<Payload>) -> usize {
+    payload.as_ref().map_or(0, |p| p.body.len())
+}
+
+/// A streaming-output request asking for one response of each size.
+fn output_request(sizes: &[i32], request_size: usize) -> StreamingOutputCallRequest {
+    StreamingOutputCallRequest {
+        response_parameters: sizes
+            .iter()
+            .map(|&size| ResponseParameters {
+                size,
+                ..Default::default()
+            })
+            .collect(),
+        payload: if request_size > 0 {
+            payload(request_size)
+        } else {
+            None
+        },
+        ..Default::default()
+    }
+}
+
+/// The large_unary request: 271828 bytes in, 314159 bytes asked back.
+fn large_request() -> SimpleRequest {
+    SimpleRequest {
+        response_size: 314_159,
+        payload: payload(271_828),
+        ..Default::default()
+    }
+}
+
+/// A `Stream` over a vector (the example needs no futures-util).
+struct VecStream<T>(std::vec::IntoIter<T>);
+
+impl<T: Unpin> futures_core::Stream for VecStream<T> {
+    type Item = T;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        std::task::Poll::Ready(self.get_mut().0.next())
+    }
+}
+
+/// One interop case by name.
+async fn run_case(name: &str, channel: &Channel) -> Outcome {
+    let client = TestServiceClient::new(channel.clone());
+    match name {
+        "empty_unary" => empty_unary(&client).await,
+        "large_unary" => large_unary(&client).await,
+        "client_streaming" => client_streaming(&client).await,
+        "server_streaming" => server_streaming(&client).await,
+        "ping_pong" => ping_pong(&client).await,
+        "empty_stream" => empty_stream(&client).await,
+        "timeout_on_sleeping_server" => timeout_on_sleeping_server(&client).await,
+        "cancel_after_begin" => cancel_after_begin(channel).await,
+        "cancel_after_first_response" => cancel_after_first_response(&client).await,
+        "status_code_and_message" => status_code_and_message(&client).await,
+        "special_status_message" => special_status_message(&client).await,
+        "custom_metadata" => custom_metadata(&client).await,
+        "unimplemented_method" => unimplemented_method(&client).await,
+        "unimplemented_service" => unimplemented_service(channel).await,
+        "client_compressed_unary" => client_compressed_unary(&client).await,
+        "server_compressed_unary" => server_compressed_unary(channel).await,
+        "client_compressed_streaming" => client_compressed_streaming(channel).await,
+        "server_compressed_streaming" => server_compressed_streaming(&client).await,
+        other => Err(format!("unknown test case {other:?}")),
+    }
+}
+
+async fn empty_unary(client: &TestServiceClient) -> Outcome {
+    let response = step("EmptyCall", client.empty_call(Empty {}).await)?;
+    ensure!(
+        response.into_inner() == Empty {},
+        "EmptyCall answered a non-empty message"
+    );
+    Ok(())
+}
+
+async fn large_unary(client: &TestServiceClient) -> Outcome {
+    let response = step("UnaryCall", client.unary_call(large_request()).await)?;
+    let len = body_len(&response.into_inner().payload);
+    ensure!(len == 314_159, "payload of {len} bytes, expected 314159");
+    Ok(())
+}
+
+async fn client_streaming(client: &TestServiceClient) -> Outcome {
+    let requests: Vec<StreamingInputCallRequest> = [27_182, 8, 1_828, 45_904]
+        .into_iter()
+        .map(|size| StreamingInputCallRequest {
+            payload: payload(size),
+            ..Default::default()
+        })
+        .collect();
+    let request = Request::new(VecStream(requests.into_iter()));
+    let response = step(
+        "StreamingInputCall",
+        client.streaming_input_call(request).await,
+    )?;
+    let total = response.into_inner().aggregated_payload_size;
+    ensure!(
+        total == 74_922,
+        "aggregated_payload_size {total}, expected 74922"
+    );
+    Ok(())
+}
+
+async fn server_streaming(client: &TestServiceClient) -> Outcome {
+    let sizes = [31_415, 9, 2_653, 58_979];
+    let request = output_request(&sizes, 0);
+    let mut responses = step(
+        "StreamingOutputCall",
+        client.streaming_output_call(request).await,
+    )?;
+    for expected in sizes {
+        let message = step("read", responses.message().await)?
+            .ok_or_else(|| format!("stream ended before the {expected}-byte message"))?;
+        let len = body_len(&message.payload);
+        ensure!(
+            len == expected as usize,
+            "message of {len} bytes, expected {expected}"
+        );
+    }
+    let end = step("end of stream", responses.message().await)?;
+    ensure!(end.is_none(), "more messages than asked for");
+    Ok(())
+}
+
+async fn ping_pong(client: &TestServiceClient) -> Outcome {
+    let (mut sink, mut responses) = step("FullDuplexCall", client.full_duplex_call(()).await)?;
+    for (request_size, response_size) in
+        [(27_182, 31_415), (8, 9), (1_828, 2_653), (45_904, 58_979)]
+    {
+        let request = output_request(&[response_size], request_size);
+        step("send", sink.send(request).await)?;
+        let message = step("read", responses.message().await)?.ok_or("stream ended early")?;
+        let len = body_len(&message.payload);
+        ensure!(
+            len == response_size as usize,
+            "message of {len} bytes, expected {response_size}"
+        );
+    }
+    sink.finish();
+    let end = step("end of stream", responses.message().await)?;
+    ensure!(end.is_none(), "more messages than asked for");
+    Ok(())
+}
+
+async fn empty_stream(client: &TestServiceClient) -> Outcome {
+    let (sink, mut responses) = step("FullDuplexCall", client.full_duplex_call(()).await)?;
+    sink.finish();
+    let end = step("end of stream", responses.message().await)?;
+    ensure!(end.is_none(), "a message on an empty stream");
+    Ok(())
+}
+
+async fn timeout_on_sleeping_server(client: &TestServiceClient) -> Outcome {
+    let mut request = Request::new(());
+    request.set_timeout(Duration::from_millis(1));
+    let outcome = async {
+        let (mut sink, mut responses) = client.full_duplex_call(request).await?;
+        // The send may already fail on the expired deadline; the status is what matters.
+        let _ = sink.send(output_request(&[], 27_182)).await;
+        responses.message().await
+    }
+    .await;
+    match outcome {
+        Err(status) if status.code() == Code::DeadlineExceeded => Ok(()),
+        Err(status) => Err(format!("expected DEADLINE_EXCEEDED, got {status}")),
+        Ok(message) => Err(format!(
+            "expected DEADLINE_EXCEEDED, the call went on: {message:?}"
+        )),
+    }
+}
+
+async fn cancel_after_begin(channel: &Channel) -> Outcome {
+    let (sink, mut response) = step(
+        "StreamingInputCall",
+        channel
+            .bidi::<StreamingInputCallRequest, StreamingInputCallResponse>(
+                STREAMING_INPUT_CALL,
+                Request::new(()),
+            )
+            .await,
+    )?;
+    drop(sink);
+    match response.message().await {
+        Err(status) if status.code() == Code::Cancelled => Ok(()),
+        other => Err(format!("expected CANCELLED, got {other:?}")),
+    }
+}
+
+async fn cancel_after_first_response(client: &TestServiceClient) -> Outcome {
+    let (mut sink, mut responses) = step("FullDuplexCall", client.full_duplex_call(()).await)?;
+    step("send", sink.send(output_request(&[31_415], 27_182)).await)?;
+    let first = step("read", responses.message().await)?.ok_or("stream ended early")?;
+    ensure!(
+        body_len(&first.payload) == 31_415,
+        "wrong first message size"
+    );
+    drop(sink);
+    match responses.message().await {
+        Err(status) if status.code() == Code::Cancelled => Ok(()),
+        other => Err(format!("expected CANCELLED, got {other:?}")),
+    }
+}
+
+/// Checks that a call ended with `code` and `message`.
+fn expect_status<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    message: &str,
+) -> Outcome {
+    match result {
+        Err(status) if status.code() == code && status.message() == message => Ok(()),
+        other => Err(format!("expected {code:?} {message:?}, got {other:?}")),
+    }
+}
+
+/// Asks for `code`/`message` on UnaryCall and on FullDuplexCall and checks both echo it.
+async fn echo_status_both_ways(client: &TestServiceClient, code: i32, message: &str) -> Outcome {
+    let status = Some(EchoStatus {
+        code,
+        message: message.to_owned(),
+    });
+    let unary = client
+        .unary_call(SimpleRequest {
+            response_status: status.clone(),
+            ..Default::default()
+        })
+        .await;
+    expect_status(unary, Code::from_i32(code), message)?;
+
+    let (mut sink, mut responses) = step("FullDuplexCall", client.full_duplex_call(()).await)?;
+    let request = StreamingOutputCallRequest {
+        response_status: status,
+        ..Default::default()
+    };
+    step("send", sink.send(request).await)?;
+    sink.finish();
+    expect_status(responses.message().await, Code::from_i32(code), message)
+}
+
+async fn status_code_and_message(client: &TestServiceClient) -> Outcome {
+    echo_status_both_ways(client, 2, "test status message").await
+}
+
+async fn special_status_message(client: &TestServiceClient) -> Outcome {
+    let message = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
+    let unary = client
+        .unary_call(SimpleRequest {
+            response_status: Some(EchoStatus {
+                code: 2,
+                message: message.to_owned(),
+            }),
+            ..Default::default()
+        })
+        .await;
+    expect_status(unary, Code::Unknown, message)
+}
+
+/// The metadata custom_metadata sends and expects back.
+const INITIAL_KEY: &str = "x-grpc-test-echo-initial";
+const INITIAL_VALUE: &str = "test_initial_metadata_value";
+const TRAILING_KEY: &str = "x-grpc-test-echo-trailing-bin";
+const TRAILING_VALUE: &[u8] = &[0xab, 0xab, 0xab];
+
+/// Adds the echo metadata to a request.
+fn with_echo_metadata<T>(message: T) -> Result<Request<T>, String> {
+    let mut request = Request::new(message);
+    step(
+        "metadata",
+        request.metadata_mut().insert(INITIAL_KEY, INITIAL_VALUE),
+    )?;
+    step(
+        "metadata",
+        request
+            .metadata_mut()
+            .insert_bin(TRAILING_KEY, TRAILING_VALUE),
+    )?;
+    Ok(request)
+}
+
+async fn custom_metadata(client: &TestServiceClient) -> Outcome {
+    let response = step(
+        "UnaryCall",
+        client
+            .unary_call(with_echo_metadata(large_request())?)
+            .await,
+    )?;
+    ensure!(
+        response.metadata().get(INITIAL_KEY) == Some(INITIAL_VALUE),
+        "UnaryCall initial metadata: {:?}",
+        response.metadata().get(INITIAL_KEY)
+    );
+    ensure!(
+        response.trailers().get_bin(TRAILING_KEY).as_deref() == Some(TRAILING_VALUE),
+        "UnaryCall trailing metadata: {:?}",
+        response.trailers().get_bin(TRAILING_KEY)
+    );
+
+    let request = with_echo_metadata(())?;
+    let (mut sink, mut responses) = step("FullDuplexCall", client.full_duplex_call(request).await)?;
+    step("send", sink.send(output_request(&[314_159], 271_828)).await)?;
+    sink.finish();
+    let message = step("read", responses.message().await)?.ok_or("stream ended early")?;
+    ensure!(body_len(&message.payload) == 314_159, "wrong message size");
+    let end = step("end of stream", responses.message().await)?;
+    ensure!(end.is_none(), "more messages than asked for");
+    let initial = responses.headers().and_then(|m| m.get(INITIAL_KEY));
+    ensure!(
+        initial == Some(INITIAL_VALUE),
+        "FullDuplexCall initial metadata: {initial:?}"
+    );
+    let trailing = responses.trailers().and_then(|m| m.get_bin(TRAILING_KEY));
+    ensure!(
+        trailing.as_deref() == Some(TRAILING_VALUE),
+        "FullDuplexCall trailing metadata: {trailing:?}"
+    );
+    Ok(())
+}
+
+async fn unimplemented_method(client: &TestServiceClient) -> Outcome {
+    match client.unimplemented_call(Empty {}).await {
+        Err(status) if status.code() == Code::Unimplemented => Ok(()),
+        other => Err(format!("expected UNIMPLEMENTED, got {other:?}")),
+    }
+}
+
+async fn unimplemented_service(channel: &Channel) -> Outcome {
+    let client = UnimplementedServiceClient::new(channel.clone());
+    match client.unimplemented_call(Empty {}).await {
+        Err(status) if status.code() == Code::Unimplemented => Ok(()),
+        other => Err(format!("expected UNIMPLEMENTED, got {other:?}")),
+    }
+}
+
+async fn client_compressed_unary(client: &TestServiceClient) -> Outcome {
+    let expect = |value| Some(BoolValue { value });
+    // Probe: an uncompressed message that claims to be compressed must be refused, or the
+    // server cannot check the flag at all.
+    let probe = SimpleRequest {
+        expect_compressed: expect(true),
+        ..large_request()
+    };
+    match client.unary_call(probe).await {
+        Err(status) if status.code() == Code::InvalidArgument => {}
+        other => return Err(format!("probe: expected INVALID_ARGUMENT, got {other:?}")),
+    }
+    for compressed in [true, false] {
+        let mut request = Request::new(SimpleRequest {
+            expect_compressed: expect(compressed),
+            ..large_request()
+        });
+        if compressed {
+            request.set_compression(Encoding::Gzip);
+        }
+        let response = step("UnaryCall", client.unary_call(request).await)?;
+        let len = body_len(&response.into_inner().payload);
+        ensure!(len == 314_159, "payload of {len} bytes, expected 314159");
+    }
+    Ok(())
+}
+
+async fn server_compressed_unary(channel: &Channel) -> Outcome {
+    for compressed in [true, false] {
+        let request = SimpleRequest {
+            response_compressed: Some(BoolValue { value: compressed }),
+            ..large_request()
+        };
+        // A unary answer read as a one-message stream, to see the message's prefix flag.
+        let mut answer = step(
+            "UnaryCall",
+            channel
+                .server_streaming::<SimpleRequest, SimpleResponse>(
+                    UNARY_CALL,
+                    Request::new(request),
+                )
+                .await,
+        )?;
+        let message = step("read", answer.message().await)?.ok_or("no answer")?;
+        ensure!(
+            answer.last_message_compressed() == compressed,
+            "asked for compressed={compressed}, the flag says {}",
+            answer.last_message_compressed()
+        );
+        ensure!(body_len(&message.payload) == 314_159, "wrong payload size");
+        ensure!(
+            step("end", answer.message().await)?.is_none(),
+            "two answers"
+        );
+    }
+    Ok(())
+}
+
+async fn client_compressed_streaming(channel: &Channel) -> Outcome {
+    let open = |compressed: bool| {
+        let mut request = Request::new(());
+        if compressed {
+            request.set_compression(Encoding::Gzip);
+        }
+        channel.bidi::<StreamingInputCallRequest, StreamingInputCallResponse>(
+            STREAMING_INPUT_CALL,
+            request,
+        )
+    };
+    let message = |size, compressed| StreamingInputCallRequest {
+        payload: payload(size),
+        expect_compressed: Some(BoolValue { value: compressed }),
+    };
+    // Probe: an uncompressed message claiming compression must be refused.
+    let (mut sink, mut response) = step("StreamingInputCall", open(false).await)?;
+    let _ = sink.send(message(27_182, true)).await;
+    sink.finish();
+    match response.message().await {
+        Err(status) if status.code() == Code::InvalidArgument => {}
+        other => return Err(format!("probe: expected INVALID_ARGUMENT, got {other:?}")),
+    }
+    // The real call: first message compressed, second not, on one gzip call.
+    let (mut sink, mut response) = step("StreamingInputCall", open(true).await)?;
+    step("send", sink.send(message(27_182, true)).await)?;
+    sink.set_message_compression(false);
+    step("send", sink.send(message(45_904, false)).await)?;
+    sink.finish();
+    let answer = step("read", response.message().await)?.ok_or("no answer")?;
+    ensure!(
+        answer.aggregated_payload_size == 73_086,
+        "aggregated_payload_size {}, expected 73086",
+        answer.aggregated_payload_size
+    );
+    ensure!(
+        step("end", response.message().await)?.is_none(),
+        "two answers"
+    );
+    Ok(())
+}
+
+async fn server_compressed_streaming(client: &TestServiceClient) -> Outcome {
+    let parameters = |size, compressed| ResponseParameters {
+        size,
+        compressed: Some(BoolValue { value: compressed }),
+        ..Default::default()
+    };
+    let request = StreamingOutputCallRequest {
+        response_parameters: vec![parameters(31_415, true), parameters(92_653, false)],
+        ..Default::default()
+    };
+    let mut responses = step(
+        "StreamingOutputCall",
+        client.streaming_output_call(request).await,
+    )?;
+    for (size, compressed) in [(31_415usize, true), (92_653, false)] {
+        let message: StreamingOutputCallResponse =
+            step("read", responses.message().await)?.ok_or("stream ended early")?;
+        ensure!(body_len(&message.payload) == size, "wrong message size");
+        ensure!(
+            responses.last_message_compressed() == compressed,
+            "message of {size} bytes: compressed flag {}, expected {compressed}",
+            responses.last_message_compressed()
+        );
+    }
+    ensure!(
+        step("end", responses.message().await)?.is_none(),
+        "more messages than asked for"
+    );
+    Ok(())
+}
+
+/// Parsed command line.
+struct Args {
+    /// `--server_host`.
+    host: String,
+    /// `--server_port`.
+    port: u16,
+    /// `--test_case`.
+    case: String,
+}
+
+/// Prints the problem and the usage, then exits with status 2.
+fn usage(error: &str) -> ! {
+    eprintln!(
+        "interop-client: {error}\n\
+         usage: interop-client [--server_host H] [--server_port N] --test_case NAME|all \
+         [--use_tls=false]\ncases: {}",
+        CASES.join(" ")
+    );
+    std::process::exit(2);
+}
+
+/// Reads `--flag value` and `--flag=value`.
+fn parse_args() -> Args {
+    let mut args = Args {
+        host: "localhost".into(),
+        port: 10000,
+        case: String::new(),
+    };
+    let mut argv = std::env::args().skip(1);
+    while let Some(arg) = argv.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let value = match inline {
+            Some(value) => value,
+            None => argv
+                .next()
+                .unwrap_or_else(|| usage(&format!("{name} needs a value"))),
+        };
+        match name.as_str() {
+            "--server_host" => args.host = value,
+            "--server_port" => {
+                args.port = value
+                    .parse()
+                    .unwrap_or_else(|_| usage("--server_port takes a port number"))
+            }
+            "--test_case" => args.case = value,
+            "--use_tls" if value == "false" => {}
+            "--use_tls" => usage("TLS is not supported by this client"),
+            _ => usage(&format!("unknown flag {name}")),
+        }
+    }
+    if args.case.is_empty() {
+        usage("--test_case is required");
+    }
+    args
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = parse_args();
+    let host = if args.host.contains(':') {
+        format!("[{}]", args.host)
+    } else {
+        args.host.clone()
+    };
+    let channel = match Channel::connect(&format!("{host}:{}", args.port)).await {
+        Ok(channel) => channel,
+        Err(status) => {
+            eprintln!("FAIL connect to {host}:{}: {status}", args.port);
+            return ExitCode::FAILURE;
+        }
+    };
+    let cases: Vec<&str> = if args.case == "all" {
+        CASES.to_vec()
+    } else {
+        vec![args.case.as_str()]
+    };
+    for case in cases {
+        match run_case(case, &channel).await {
+            Ok(()) => println!("PASS {case}"),
+            Err(why) => {
+                println!("FAIL {case}: {why}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,469 @@
+//! The four call kinds from the caller's side, on one HTTP/2 stream each.
+//!
+//! Request HEADERS (PROTOCOL-HTTP2 § Requests), in the order sent:
+//!
+//! ```text
+//!   :method POST  :scheme http  :path /pkg.Service/Method  :authority host:port
+//!   content-type: application/grpc     te: trailers     user-agent: bare-grpc-rust/0.1.0
+//!   grpc-timeout: 100m      (when the call has a timeout)
+//!   grpc-encoding: gzip     (when the call compresses)
+//!   grpc-accept-encoding: identity,gzip
+//!   <custom metadata>
+//! ```
+//!
+//! Who half-closes when (END_STREAM on the request side):
+//!
+//! ```text
+//!   kind              request side                         response side
+//!   unary             HEADERS, DATA(msg, END_STREAM)       HEADERS, DATA(msg), trailers
+//!   server streaming  HEADERS, DATA(msg, END_STREAM)       HEADERS, DATA(msg)*, trailers
+//!   client streaming  HEADERS, DATA(msg)*, END_STREAM      HEADERS, DATA(msg), trailers
+//!   bidi              HEADERS, DATA(msg)*, finish()        HEADERS, DATA(msg)*, trailers
+//!   any failure       trailers-only answer, or RST_STREAM from either side
+//! ```
+//!
+//! Why it is shaped this way:
+//! - While a request body is going out, the response is watched at the same time: a server may
+//!   answer (often with an error) before reading the whole request, and a client that insisted
+//!   on finishing its upload first could wait on a window that never reopens.
+//! - The deadline covers everything: waiting for a connection, opening the stream, sending,
+//!   receiving. On expiry the stream is reset with RST_STREAM(CANCEL) and the call ends with
+//!   DEADLINE_EXCEEDED, whatever the server does (PROTOCOL-HTTP2 § Requests, "Timeout").
+//! - Dropping a call's future, its `Streaming` or its `RequestSink` before the end resets the
+//!   stream with CANCEL, which the server sees as cancellation.
+//! - A unary or client-streaming response must hold exactly one message: none, or a second
+//!   one, ends the call with INTERNAL (as grpc-go's "cardinality violation").
+//!
+//! What it does not do: retries, hedging, per-method service config, load balancing.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use h2::client::ResponseFuture;
+use http::HeaderValue;
+use tokio::time::Instant;
+
+use super::connection::deadline_after;
+use super::sink::{RequestSink, encode_request, poll_write_shared};
+use super::{Channel, ChannelOptions};
+use crate::call::{Request, Response};
+use crate::compression::Encoding;
+use crate::headers::{
+    APPLICATION_GRPC, CONTENT_TYPE, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT, TE,
+    TRAILERS, USER_AGENT,
+};
+use crate::metadata::Metadata;
+use crate::status::Status;
+use crate::streaming::{SharedSend, Streaming, reset_shared, status_from_h2};
+use crate::timeout::encode_timeout;
+
+/// The resolved options of one call: the request's own settings over the channel defaults.
+#[derive(Clone, Copy, Debug)]
+struct CallParams {
+    /// When the call must be over.
+    deadline: Option<Instant>,
+    /// Sent as grpc-timeout.
+    timeout: Option<std::time::Duration>,
+    /// Wait through TRANSIENT_FAILURE instead of failing fast.
+    wait_for_ready: bool,
+    /// How request messages are compressed.
+    encoding: Encoding,
+    /// Send limit per message.
+    max_send: usize,
+    /// Receive limit per message.
+    max_recv: usize,
+}
+
+impl CallParams {
+    /// Merges a request's settings with the channel's defaults; the clock starts here.
+    fn new<T>(request: &Request<T>, options: &ChannelOptions) -> CallParams {
+        let timeout = request.timeout();
+        CallParams {
+            deadline: timeout.map(deadline_after),
+            timeout,
+            wait_for_ready: request.wait_for_ready(),
+            encoding: request.compression().unwrap_or(options.compression),
+            max_send: request
+                .max_send_message_size()
+                .unwrap_or(options.max_send_message_size),
+            max_recv: request
+                .max_receive_message_size()
+                .unwrap_or(options.max_receive_message_size),
+        }
+    }
+}
+
+/// An open call: the request HEADERS are sent.
+struct OpenCall {
+    /// The send half, shared with the `Streaming`.
+    send: SharedSend,
+    /// The inbound half.
+    streaming_response: ResponseFuture,
+}
+
+/// Runs `fut` under the call's deadline.
+async fn with_deadline<F, T>(deadline: Option<Instant>, what: &str, fut: F) -> Result<T, Status>
+where
+    F: Future<Output = Result<T, Status>>,
+{
+    match deadline {
+        None => fut.await,
+        Some(deadline) => tokio::time::timeout_at(deadline, fut)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Status::deadline_exceeded(format!(
+                    "deadline exceeded {what}"
+                )))
+            }),
+    }
+}
+
+impl Channel {
+    /// Builds the request HEADERS for `path`.
+    fn request_head(
+        &self,
+        path: &'static str,
+        metadata: &Metadata,
+        params: &CallParams,
+    ) -> Result<http::Request<()>, Status> {
+        let uri = http::Uri::builder()
+            .scheme(http::uri::Scheme::HTTP)
+            .authority(self.inner.target.authority.clone())
+            .path_and_query(path)
+            .build()
+            .map_err(|e| Status::internal(format!("bad method path {path:?}: {e}")))?;
+        let mut request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(uri)
+            .body(())
+            .map_err(|e| Status::internal(format!("cannot build the request: {e}")))?;
+        let headers = request.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(APPLICATION_GRPC));
+        headers.insert(TE, HeaderValue::from_static(TRAILERS));
+        headers.insert(USER_AGENT, self.inner.options.user_agent.clone());
+        if let Some(timeout) = params.timeout {
+            let value = HeaderValue::try_from(encode_timeout(timeout))
+                .map_err(|e| Status::internal(format!("bad grpc-timeout: {e}")))?;
+            headers.insert(GRPC_TIMEOUT, value);
+        }
+        if params.encoding != Encoding::Identity {
+            headers.insert(
+                GRPC_ENCODING,
+                HeaderValue::from_static(params.encoding.name()),
+            );
+        }
+        headers.insert(
+            GRPC_ACCEPT_ENCODING,
+            HeaderValue::from_static(Encoding::accept_header()),
+        );
+        metadata.merge_into(headers);
+        Ok(request)
+    }
+
+    /// Waits for a connection and opens a stream with the request HEADERS (never END_STREAM:
+    /// every gRPC request has a body, even if it is only the END_STREAM of client streaming).
+    async fn open(
+        &self,
+        path: &'static str,
+        metadata: &Metadata,
+        params: &CallParams,
+    ) -> Result<OpenCall, Status> {
+        // Checked once up front, so a bad path or header fails before any waiting.
+        self.request_head(path, metadata, params)?;
+        let subchannel = &self.inner.subchannel;
+        with_deadline(params.deadline, "while waiting for a connection", async {
+            // A stream that could not even be opened never left this process, so trying once
+            // more on a fresh connection is safe (gRPC's "transparent retry").
+            let mut attempts_left = 2;
+            loop {
+                attempts_left -= 1;
+                let ready = subchannel.ready(params.wait_for_ready).await?;
+                let opened = match ready.send_request.ready().await {
+                    Ok(mut send_request) => {
+                        let head = self.request_head(path, metadata, params)?;
+                        send_request.send_request(head, false)
+                    }
+                    Err(e) => Err(e),
+                };
+                match opened {
+                    Ok((response, send)) => {
+                        return Ok(OpenCall {
+                            send: std::sync::Arc::new(std::sync::Mutex::new(send)),
+                            streaming_response: response,
+                        });
+                    }
+                    Err(e) => {
+                        let refused = e.is_go_away() || e.is_io() || e.reason().is_some();
+                        if refused {
+                            subchannel.report_broken(ready.generation);
+                        }
+                        if !refused || attempts_left == 0 {
+                            return Err(status_from_h2(&e));
+                        }
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Unary: one request message, one response message.
+    pub async fn unary<In, Out>(
+        &self,
+        path: &'static str,
+        request: Request<In>,
+    ) -> Result<Response<Out>, Status>
+    where
+        In: prost::Message,
+        Out: prost::Message + Default,
+    {
+        let params = CallParams::new(&request, &self.inner.options);
+        let (metadata, message) = request.into_parts();
+        let data = encode_request(&message, params.encoding, params.max_send)?;
+        drop(message);
+        let call = self.open(path, &metadata, &params).await?;
+        let mut streaming = Streaming::<Out>::client(
+            call.streaming_response,
+            call.send.clone(),
+            params.max_recv,
+            params.deadline,
+        );
+        let mut upload = Upload::bytes(call.send, data);
+        single_response(&mut streaming, &mut upload).await
+    }
+
+    /// Server streaming: one request message, a stream of response messages. Returns once the
+    /// response HEADERS arrived, so a trailers-only failure is this call's `Err`.
+    pub async fn server_streaming<In, Out>(
+        &self,
+        path: &'static str,
+        request: Request<In>,
+    ) -> Result<Streaming<Out>, Status>
+    where
+        In: prost::Message,
+        Out: prost::Message + Default,
+    {
+        let params = CallParams::new(&request, &self.inner.options);
+        let (metadata, message) = request.into_parts();
+        let data = encode_request(&message, params.encoding, params.max_send)?;
+        drop(message);
+        let call = self.open(path, &metadata, &params).await?;
+        let mut streaming = Streaming::<Out>::client(
+            call.streaming_response,
+            call.send.clone(),
+            params.max_recv,
+            params.deadline,
+        );
+        let mut upload = Upload::bytes(call.send, data);
+        std::future::poll_fn(|cx| {
+            upload.poll_upload(cx)?;
+            match streaming.poll_headers(cx) {
+                Poll::Ready(Ok(())) if !upload.is_done() => Poll::Pending,
+                other => other,
+            }
+        })
+        .await?;
+        Ok(streaming)
+    }
+
+    /// Client streaming: a stream of request messages, one response message. The request
+    /// stream is read as the window allows; the call ends as soon as the response does (a
+    /// server may answer before reading everything).
+    pub async fn client_streaming<In, Out, S>(
+        &self,
+        path: &'static str,
+        request: Request<S>,
+    ) -> Result<Response<Out>, Status>
+    where
+        In: prost::Message,
+        Out: prost::Message + Default,
+        S: Stream<Item = In> + Send + 'static,
+    {
+        let params = CallParams::new(&request, &self.inner.options);
+        let (metadata, messages) = request.into_parts();
+        let call = self.open(path, &metadata, &params).await?;
+        let mut streaming = Streaming::<Out>::client(
+            call.streaming_response,
+            call.send.clone(),
+            params.max_recv,
+            params.deadline,
+        );
+        let mut upload = Upload::stream(call.send, messages, params);
+        single_response(&mut streaming, &mut upload).await
+    }
+
+    /// Bidi: returns at once with the request sink and the response stream; the response
+    /// HEADERS are read on the first `Streaming::message` (servers may hold them back until
+    /// they have something to say).
+    pub async fn bidi<In, Out>(
+        &self,
+        path: &'static str,
+        request: Request<()>,
+    ) -> Result<(RequestSink<In>, Streaming<Out>), Status>
+    where
+        In: prost::Message,
+        Out: prost::Message + Default,
+    {
+        let params = CallParams::new(&request, &self.inner.options);
+        let (metadata, ()) = request.into_parts();
+        let call = self.open(path, &metadata, &params).await?;
+        let streaming = Streaming::client(
+            call.streaming_response,
+            call.send.clone(),
+            params.max_recv,
+            params.deadline,
+        );
+        let sink = RequestSink::new(call.send, params.encoding, params.max_send, params.deadline);
+        Ok((sink, streaming))
+    }
+}
+
+/// Reads the single response message of a unary or client-streaming call while `upload`
+/// finishes sending the request.
+async fn single_response<Out>(
+    streaming: &mut Streaming<Out>,
+    upload: &mut Upload,
+) -> Result<Response<Out>, Status>
+where
+    Out: prost::Message + Default,
+{
+    let Some(message) = next_message(streaming, upload).await? else {
+        return Err(Status::internal(
+            "the server ended a unary response with OK but without a message",
+        ));
+    };
+    if next_message(streaming, upload).await?.is_some() {
+        return Err(Status::internal(
+            "the server sent more than one message on a unary response",
+        ));
+    }
+    let metadata = streaming.headers().cloned().unwrap_or_default();
+    let trailers = streaming.trailers().cloned().unwrap_or_default();
+    Ok(Response::from_parts(metadata, message, trailers))
+}
+
+/// The next response message, while the upload makes progress alongside.
+async fn next_message<Out>(
+    streaming: &mut Streaming<Out>,
+    upload: &mut Upload,
+) -> Result<Option<Out>, Status>
+where
+    Out: prost::Message + Default,
+{
+    std::future::poll_fn(|cx| {
+        upload.poll_upload(cx)?;
+        streaming.poll_message(cx)
+    })
+    .await
+}
+
+/// Encoded request messages, ready to send.
+type EncodedStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>;
+
+/// The request body of a call: one encoded message, or a stream of messages encoded as the
+/// window allows; always ends with END_STREAM.
+struct Upload {
+    /// Where the bytes go.
+    send: SharedSend,
+    /// Bytes not yet handed to h2.
+    pending: Bytes,
+    /// More messages to come (client streaming); `None` once exhausted.
+    source: Option<EncodedStream>,
+    /// Everything sent, END_STREAM included, or the stream failed: nothing more to do.
+    done: bool,
+}
+
+impl Upload {
+    /// An upload of one already-encoded message.
+    fn bytes(send: SharedSend, data: Bytes) -> Upload {
+        Upload {
+            send,
+            pending: data,
+            source: None,
+            done: false,
+        }
+    }
+
+    /// An upload of every message of `source`, encoded one at a time as the window allows.
+    fn stream<S, In>(send: SharedSend, source: S, params: CallParams) -> Upload
+    where
+        S: Stream<Item = In> + Send + 'static,
+        In: prost::Message,
+    {
+        let encoded = Encode {
+            inner: Box::pin(source),
+            encoding: params.encoding,
+            max_send: params.max_send,
+        };
+        Upload {
+            send,
+            pending: Bytes::new(),
+            source: Some(Box::pin(encoded)),
+            done: false,
+        }
+    }
+
+    /// Is the whole body (with END_STREAM) handed to h2, or abandoned after an error?
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Makes progress. `Err` ends the call (a message over the send limit; the stream is
+    /// reset). Transport errors are not reported here: the response side sees them with the
+    /// right code.
+    fn poll_upload(&mut self, cx: &mut Context<'_>) -> Result<(), Status> {
+        while !self.done {
+            if !self.pending.is_empty() || self.source.is_none() {
+                let end = self.source.is_none();
+                match poll_write_shared(&self.send, &mut self.pending, end, cx) {
+                    Poll::Ready(Ok(())) => self.done = end,
+                    Poll::Ready(Err(_)) => self.done = true,
+                    Poll::Pending => return Ok(()),
+                }
+                continue;
+            }
+            let Some(source) = self.source.as_mut() else {
+                continue;
+            };
+            match source.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(data))) => self.pending = data,
+                Poll::Ready(Some(Err(status))) => {
+                    self.done = true;
+                    reset_shared(&self.send, h2::Reason::CANCEL);
+                    return Err(status);
+                }
+                Poll::Ready(None) => self.source = None,
+                Poll::Pending => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Encodes each message of a request stream, checking the send limit.
+struct Encode<S> {
+    /// The caller's messages.
+    inner: Pin<Box<S>>,
+    /// The call's grpc-encoding.
+    encoding: Encoding,
+    /// The call's send limit.
+    max_send: usize,
+}
+
+impl<S, In> Stream for Encode<S>
+where
+    S: Stream<Item = In>,
+    In: prost::Message,
+{
+    type Item = Result<Bytes, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.inner
+            .as_mut()
+            .poll_next(cx)
+            .map(|next| next.map(|msg| encode_request(&msg, this.encoding, this.max_send)))
+    }
+}

@@ -1,0 +1,267 @@
+//! The client: a [`Channel`] to one server and the four call kinds on it.
+//!
+//! ```text
+//!   Channel (Clone: Arc)                      one per target, shared by every stub
+//!     └── Subchannel        connection.rs     IDLE/CONNECTING/READY/TRANSIENT_FAILURE, back-off
+//!           └── h2 SendRequest (Clone)        every call is one stream on one HTTP/2 connection
+//!                 ├── unary / server_streaming / client_streaming / bidi      calls.rs
+//!                 ├── RequestSink: request messages under flow control        sink.rs
+//!                 └── Streaming:   response messages, then the trailers       ../streaming.rs
+//! ```
+//!
+//! The rules: gRPC over HTTP/2 as the client speaks it (PROTOCOL-HTTP2 § Requests, § Responses),
+//! connection management after connectivity-semantics-and-api.md and connection-backoff.md,
+//! deadlines as `grpc-timeout` plus a local timer, cancellation as RST_STREAM(CANCEL).
+//!
+//! Why it is shaped this way: an HTTP/2 connection already multiplexes, so a channel needs one
+//! connection and no pool; `h2::client::SendRequest` is `Clone`, so a call takes its own handle
+//! and no lock is held while it runs. The address is parsed once into a target that the
+//! connection layer resolves at every attempt (`tokio::net::lookup_host`: names, IPv4, IPv6).
+//! Several addresses with pick_first/round_robin become a list of subchannels behind the same
+//! `Channel` API, and TLS another `handshake` input (it is generic over the byte stream).
+//!
+//! What it does not do (yet): TLS, several addresses, load balancing, retries, keepalive pings,
+//! service config.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), bare_grpc::Status> {
+//! use std::time::Duration;
+//! use bare_grpc::{Channel, Request};
+//!
+//! let channel = Channel::builder("localhost:50051")?
+//!     .connect_timeout(Duration::from_secs(5))
+//!     .connect()
+//!     .await?;
+//! let mut request = Request::new(String::from("ping"));
+//! request.set_timeout(Duration::from_millis(250));
+//! let reply: bare_grpc::Response<String> = channel.unary("/echo.Echo/Say", request).await?;
+//! # let _ = reply; Ok(()) }
+//! ```
+//!
+//! Links: PROTOCOL-HTTP2 <https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>.
+
+mod calls;
+mod connection;
+mod sink;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+
+use self::connection::{BackoffConfig, Subchannel, Target};
+use crate::compression::Encoding;
+use crate::status::Status;
+use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
+
+pub use self::sink::RequestSink;
+
+/// The user-agent this library sends, after any application prefix
+/// (PROTOCOL-HTTP2 § Requests: "User-Agent → "user-agent" {structured user-agent string}").
+pub const USER_AGENT: &str = concat!("bare-grpc-rust/", env!("CARGO_PKG_VERSION"));
+
+/// A virtual connection to one gRPC server: cheap to clone (an `Arc`), `Send + Sync`, and
+/// every call on every clone shares one HTTP/2 connection.
+///
+/// The connection is made on first use ([`Channel::lazy`]) or up front
+/// ([`Channel::connect`]), and remade after it drops, with exponential back-off. While there is
+/// no connection after a failed attempt, calls fail fast with UNAVAILABLE unless they set
+/// `Request::set_wait_for_ready(true)`.
+#[derive(Clone, Debug)]
+pub struct Channel {
+    /// Shared by every clone.
+    inner: Arc<ChannelInner>,
+}
+
+/// What clones of a channel share.
+#[derive(Debug)]
+struct ChannelInner {
+    /// The server.
+    target: Target,
+    /// Defaults for every call.
+    options: Arc<ChannelOptions>,
+    /// The connection.
+    subchannel: Subchannel,
+}
+
+/// Channel-wide settings, fixed at build time.
+#[derive(Clone, Debug)]
+pub(crate) struct ChannelOptions {
+    /// Bound on one connection attempt (resolve, TCP, HTTP/2 preface).
+    pub(crate) connect_timeout: Duration,
+    /// SETTINGS_INITIAL_WINDOW_SIZE we announce (h2's default when `None`).
+    pub(crate) initial_stream_window_size: Option<u32>,
+    /// The connection window we open to (h2's default when `None`).
+    pub(crate) initial_connection_window_size: Option<u32>,
+    /// Default send limit per message.
+    pub(crate) max_send_message_size: usize,
+    /// Default receive limit per message.
+    pub(crate) max_receive_message_size: usize,
+    /// Default request compression.
+    pub(crate) compression: Encoding,
+    /// The user-agent header value.
+    pub(crate) user_agent: HeaderValue,
+    /// Reconnect back-off.
+    pub(crate) backoff: BackoffConfig,
+}
+
+impl Default for ChannelOptions {
+    fn default() -> Self {
+        ChannelOptions {
+            connect_timeout: Duration::from_secs(20),
+            initial_stream_window_size: None,
+            initial_connection_window_size: None,
+            max_send_message_size: usize::MAX,
+            max_receive_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            compression: Encoding::Identity,
+            user_agent: HeaderValue::from_static(USER_AGENT),
+            backoff: BackoffConfig::default(),
+        }
+    }
+}
+
+impl Channel {
+    /// A channel to `addr` (`host:port`, `[v6]:port`, optionally `http://`) that connects on
+    /// its first call. INVALID_ARGUMENT for an address it cannot parse. Needs no runtime until
+    /// the first call.
+    pub fn lazy(addr: &str) -> Result<Channel, Status> {
+        Ok(Channel::builder(addr)?.lazy())
+    }
+
+    /// A channel to `addr` that has connected: UNAVAILABLE when the first attempt fails.
+    pub async fn connect(addr: &str) -> Result<Channel, Status> {
+        Channel::builder(addr)?.connect().await
+    }
+
+    /// A builder for a channel to `addr`, to change the defaults.
+    pub fn builder(addr: &str) -> Result<ChannelBuilder, Status> {
+        Ok(ChannelBuilder {
+            target: Target::parse(addr)?,
+            options: ChannelOptions::default(),
+        })
+    }
+}
+
+/// Settings for a [`Channel`]; every one has a default that matches gRPC's.
+#[derive(Clone, Debug)]
+pub struct ChannelBuilder {
+    /// The server.
+    target: Target,
+    /// What is being set.
+    options: ChannelOptions,
+}
+
+impl ChannelBuilder {
+    /// Bound on one connection attempt (default 20 s, connection-backoff.md's
+    /// MIN_CONNECT_TIMEOUT).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.options.connect_timeout = timeout;
+        self
+    }
+
+    /// The per-stream receive window we announce (SETTINGS_INITIAL_WINDOW_SIZE; h2's default
+    /// 65,535 bytes otherwise).
+    pub fn initial_stream_window_size(mut self, size: u32) -> Self {
+        self.options.initial_stream_window_size = Some(size);
+        self
+    }
+
+    /// The connection-level receive window (h2's default 65,535 bytes otherwise).
+    pub fn initial_connection_window_size(mut self, size: u32) -> Self {
+        self.options.initial_connection_window_size = Some(size);
+        self
+    }
+
+    /// The largest request message a call may send (default: unlimited). Larger ones fail
+    /// with RESOURCE_EXHAUSTED before anything is sent.
+    pub fn max_send_message_size(mut self, limit: usize) -> Self {
+        self.options.max_send_message_size = limit;
+        self
+    }
+
+    /// The largest response message a call accepts, after decompression (default 4 MiB).
+    /// Larger ones end the call with RESOURCE_EXHAUSTED.
+    pub fn max_receive_message_size(mut self, limit: usize) -> Self {
+        self.options.max_receive_message_size = limit;
+        self
+    }
+
+    /// Compress request messages with `encoding` unless a request says otherwise
+    /// (default identity).
+    pub fn compression(mut self, encoding: Encoding) -> Self {
+        self.options.compression = encoding;
+        self
+    }
+
+    /// Puts `prefix` before this library's own user-agent (`prefix bare-grpc-rust/0.1.0`).
+    /// INVALID_ARGUMENT when the result is not a valid header value.
+    pub fn user_agent(mut self, prefix: &str) -> Result<Self, Status> {
+        let value = format!("{prefix} {USER_AGENT}");
+        self.options.user_agent = HeaderValue::try_from(value)
+            .map_err(|_| Status::invalid_argument(format!("bad user-agent {prefix:?}")))?;
+        Ok(self)
+    }
+
+    /// Reconnect back-off: the first delay and the cap (defaults 1 s and 120 s; the
+    /// multiplier 1.6 and jitter ±20 % are fixed).
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.options.backoff.initial = initial;
+        self.options.backoff.max = max.max(initial);
+        self
+    }
+
+    /// A channel that connects on its first call.
+    pub fn lazy(self) -> Channel {
+        let options = Arc::new(self.options);
+        let subchannel = Subchannel::new(self.target.clone(), options.clone());
+        Channel {
+            inner: Arc::new(ChannelInner {
+                target: self.target,
+                options,
+                subchannel,
+            }),
+        }
+    }
+
+    /// A channel that has connected: UNAVAILABLE when the first attempt fails.
+    pub async fn connect(self) -> Result<Channel, Status> {
+        let channel = self.lazy();
+        channel.inner.subchannel.connect_now().await?;
+        Ok(channel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_is_cheap_and_shareable() {
+        fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+        assert_send_sync_clone::<Channel>();
+    }
+
+    #[test]
+    fn user_agent_prefix() {
+        let builder = Channel::builder("localhost:1").unwrap();
+        assert_eq!(builder.options.user_agent, USER_AGENT);
+        assert!(USER_AGENT.starts_with("bare-grpc-rust/"));
+        let builder = builder.user_agent("interop/1").unwrap();
+        assert_eq!(
+            builder.options.user_agent,
+            format!("interop/1 {USER_AGENT}").as_str()
+        );
+        assert!(
+            Channel::builder("localhost:1")
+                .unwrap()
+                .user_agent("bad\nvalue")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn bad_address_is_invalid_argument() {
+        let err = Channel::lazy("no-port").unwrap_err();
+        assert_eq!(err.code(), crate::status::Code::InvalidArgument);
+    }
+}

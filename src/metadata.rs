@@ -1,0 +1,486 @@
+//! Custom metadata: the application's key-value pairs in request headers,
+//! response headers and trailers (PROTOCOL-HTTP2 § Requests, Custom-Metadata).
+//!
+//! ```text
+//!   Custom-Metadata -> Binary-Header / ASCII-Header
+//!   Binary-Header   -> {Header-Name "-bin" } {base64 encoded value}
+//!   ASCII-Header    -> Header-Name ASCII-Value
+//!   Header-Name     -> 1*( %x30-39 / %x61-7A / "_" / "-" / ".") ; 0-9 a-z _ - .
+//!   ASCII-Value     -> 1*( %x20-%x7E ) ; space and printable ASCII
+//!
+//!   insert("x-user", "ada")          ->  x-user: ada
+//!   insert_bin("x-id-bin", [0xfb])   ->  x-id-bin: +w          (base64, unpadded)
+//!   received  x-id-bin: +w==         ->  get_bin("x-id-bin") = [0xfb]
+//!   received  x-id-bin: +w,AA        ->  get_all_bin = [[0xfb], [0x00]]
+//! ```
+//!
+//! Why a wrapper over `http::HeaderMap`: the header block h2 hands us *is* the
+//! metadata once the reserved names are gone, so [`Metadata::from_headers`]
+//! takes the map by value and only deletes a dozen names: no copy, no second
+//! map. Sending is the reverse, [`Metadata::merge_into`] appends the entries.
+//! The wrapper's job is to keep what the local program adds valid: keys and
+//! values are checked on insert, so a bad key fails at the call site with
+//! INTERNAL and a clear message, instead of h2 refusing the whole header
+//! block later. Keys are lower-cased on insert, as HTTP/2 requires
+//! (RFC 9113 §8.2.1).
+//!
+//! What it rejects and what it does not do:
+//!
+//! ```text
+//!   from the local program                        -> outcome
+//!   key empty, or a byte outside 0-9 a-z A-Z _ - .  -> INTERNAL
+//!   reserved key (grpc-status, te, connection...)   -> INTERNAL
+//!   insert()/append() with a "-bin" key             -> INTERNAL (use insert_bin)
+//!   insert_bin()/append_bin() without "-bin"        -> INTERNAL (use insert)
+//!   ASCII value with a byte outside 0x20-0x7E       -> INTERNAL
+//! ```
+//!
+//! Received metadata is never an error: "Implementations must not error due
+//! to receiving an invalid ASCII-Value". A received value that is not
+//! printable ASCII is kept in the map (so it can be echoed back untouched)
+//! but [`Metadata::get`] does not return it; a `-bin` value that is not
+//! base64 is skipped by [`Metadata::get_bin`]. Empty values are allowed both
+//! ways, as grpc-go and grpcio allow them. Other `grpc-` names are "reserved
+//! for future GRPC use" but not refused, so a server can still send, say,
+//! `grpc-retry-pushback-ms` in trailers.
+//!
+//! Spec: <https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::base64;
+use crate::headers::{
+    CONTENT_TYPE, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS,
+    GRPC_STATUS_DETAILS_BIN, GRPC_TIMEOUT, TE,
+};
+use crate::status::Status;
+
+/// Names that are never custom metadata: the protocol's own fields, and the
+/// connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2), which h2
+/// would refuse to send. A `static`, not a `const`: `HeaderName` may hold
+/// `Bytes`, and a `const` would build a fresh copy at every use.
+static RESERVED: [HeaderName; 15] = [
+    CONTENT_TYPE,
+    TE,
+    GRPC_STATUS,
+    GRPC_MESSAGE,
+    GRPC_STATUS_DETAILS_BIN,
+    GRPC_TIMEOUT,
+    GRPC_ENCODING,
+    GRPC_ACCEPT_ENCODING,
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
+    http::header::HOST,
+    http::header::CONTENT_LENGTH,
+];
+
+/// The suffix that marks a binary key.
+const BIN_SUFFIX: &str = "-bin";
+
+/// Custom metadata of one header block: ASCII and `-bin` entries, in the
+/// order added, repeated keys allowed.
+#[derive(Clone, Debug, Default)]
+pub struct Metadata {
+    /// The entries, exactly as they go on the wire (`-bin` values in base64).
+    headers: HeaderMap,
+}
+
+impl Metadata {
+    /// Empty metadata.
+    pub fn new() -> Metadata {
+        Metadata::default()
+    }
+
+    /// From a received header block: removes pseudo-headers and reserved
+    /// headers (content-type, te, grpc-status, grpc-message,
+    /// grpc-status-details-bin, grpc-timeout, grpc-encoding,
+    /// grpc-accept-encoding, connection-specific ones); keeps user-agent.
+    ///
+    /// Pseudo-headers never reach a `HeaderMap` (`http` keeps them in the
+    /// request/response parts), so only the reserved names are removed.
+    pub fn from_headers(mut headers: HeaderMap) -> Metadata {
+        for name in &RESERVED {
+            headers.remove(name);
+        }
+        Metadata { headers }
+    }
+
+    /// Sets an ASCII entry, replacing every earlier value of `key`.
+    pub fn insert(&mut self, key: &str, value: &str) -> Result<(), Status> {
+        let (name, value) = ascii_entry(key, value)?;
+        self.headers.insert(name, value);
+        Ok(())
+    }
+
+    /// Adds an ASCII entry, keeping earlier values of `key`.
+    pub fn append(&mut self, key: &str, value: &str) -> Result<(), Status> {
+        let (name, value) = ascii_entry(key, value)?;
+        self.headers.append(name, value);
+        Ok(())
+    }
+
+    /// Sets a binary entry (`key` must end in `-bin`), replacing earlier
+    /// values; sent as unpadded base64.
+    pub fn insert_bin(&mut self, key: &str, value: &[u8]) -> Result<(), Status> {
+        let (name, value) = bin_entry(key, value)?;
+        self.headers.insert(name, value);
+        Ok(())
+    }
+
+    /// Adds a binary entry (`key` must end in `-bin`), keeping earlier values.
+    pub fn append_bin(&mut self, key: &str, value: &[u8]) -> Result<(), Status> {
+        let (name, value) = bin_entry(key, value)?;
+        self.headers.append(name, value);
+        Ok(())
+    }
+
+    /// The first value of an ASCII key; `None` when absent or when the
+    /// received value is not printable ASCII. For a `-bin` key this is the
+    /// base64 text; use [`Metadata::get_bin`] for the bytes.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.headers.get_all(key).iter().find_map(ascii_str)
+    }
+
+    /// Every printable-ASCII value of `key`, in the order received.
+    pub fn get_all(&self, key: &str) -> Vec<&str> {
+        self.headers
+            .get_all(key)
+            .iter()
+            .filter_map(ascii_str)
+            .collect()
+    }
+
+    /// The first value of a `-bin` key that decodes as base64 (padded or
+    /// unpadded); equal to the first item of [`Metadata::get_all_bin`].
+    pub fn get_bin(&self, key: &str) -> Option<Vec<u8>> {
+        self.bin_values(key).next()
+    }
+
+    /// Every value of a `-bin` key, decoded. "Implementations must split
+    /// Binary-Headers on "," before decoding", since a proxy may have joined
+    /// repeated values; values that are not base64 are skipped.
+    pub fn get_all_bin(&self, key: &str) -> Vec<Vec<u8>> {
+        self.bin_values(key).collect()
+    }
+
+    /// Removes every value of `key`; a key that is absent or invalid is a
+    /// no-op.
+    pub fn remove(&mut self, key: &str) {
+        self.headers.remove(key);
+    }
+
+    /// The number of values (a key with two values counts twice).
+    pub fn len(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+    }
+
+    /// Each distinct key once.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.headers.keys().map(HeaderName::as_str)
+    }
+
+    /// Appends every entry to `headers` (for sending).
+    pub fn merge_into(&self, headers: &mut HeaderMap) {
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+
+    /// The entries as a header map, `-bin` values still in base64.
+    pub fn as_headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The entries as a header map, ready to send.
+    pub fn into_headers(self) -> HeaderMap {
+        self.headers
+    }
+
+    /// Is `name` reserved by gRPC or HTTP/2, so never custom metadata?
+    /// Compared case-insensitively.
+    pub fn is_reserved(name: &str) -> bool {
+        RESERVED
+            .iter()
+            .any(|r| r.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// Decoded values of a `-bin` key, split on "," and trimmed.
+    fn bin_values<'a>(&'a self, key: &str) -> impl Iterator<Item = Vec<u8>> + 'a {
+        self.headers
+            .get_all(key)
+            .into_iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .filter_map(|part| base64::decode(part.trim_ascii()))
+    }
+}
+
+/// The value as `&str` when it is printable ASCII (ASCII-Value).
+fn ascii_str(value: &HeaderValue) -> Option<&str> {
+    let bytes = value.as_bytes();
+    if bytes.iter().all(|b| (0x20..=0x7E).contains(b)) {
+        value.to_str().ok()
+    } else {
+        None
+    }
+}
+
+/// Checks a key given by the local program: Header-Name, not reserved.
+fn key_name(key: &str) -> Result<HeaderName, Status> {
+    let valid = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    if key.is_empty() || !key.bytes().all(|b| valid(&b)) {
+        return Err(Status::internal(format!(
+            "invalid metadata key {key:?}: keys are 1 or more of 0-9 a-z _ - ."
+        )));
+    }
+    if Metadata::is_reserved(key) {
+        return Err(Status::internal(format!(
+            "metadata key {key:?} is reserved for the gRPC protocol or HTTP/2"
+        )));
+    }
+    // Upper-case letters are lower-cased here; every other byte was checked above.
+    HeaderName::from_bytes(key.as_bytes())
+        .map_err(|_| Status::internal(format!("invalid metadata key {key:?}")))
+}
+
+/// Checks an ASCII entry: a non-`-bin` key and a printable-ASCII value.
+fn ascii_entry(key: &str, value: &str) -> Result<(HeaderName, HeaderValue), Status> {
+    let name = key_name(key)?;
+    if name.as_str().ends_with(BIN_SUFFIX) {
+        return Err(Status::internal(format!(
+            "metadata key {key:?} ends in \"-bin\": binary values go through insert_bin/append_bin"
+        )));
+    }
+    if let Some(bad) = value.bytes().find(|b| !(0x20..=0x7E).contains(b)) {
+        return Err(Status::internal(format!(
+            "metadata value for {key:?} has byte 0x{bad:02X}: ASCII values are 0x20-0x7E; \
+             use a \"-bin\" key for other bytes"
+        )));
+    }
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| Status::internal(format!("invalid metadata value for {key:?}")))?;
+    Ok((name, value))
+}
+
+/// Checks a binary entry: a `-bin` key; the value becomes unpadded base64.
+fn bin_entry(key: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), Status> {
+    let name = key_name(key)?;
+    if !name.as_str().ends_with(BIN_SUFFIX) {
+        return Err(Status::internal(format!(
+            "binary metadata key {key:?} must end in \"-bin\""
+        )));
+    }
+    let value = HeaderValue::try_from(base64::encode(value))
+        .map_err(|_| Status::internal(format!("invalid metadata value for {key:?}")))?;
+    Ok((name, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::Code;
+
+    /// Header-Name and ASCII-Value rules for what the local program inserts;
+    /// `None` means accepted.
+    #[test]
+    fn insert_checks() {
+        let rows: &[(&str, &str, Option<&str>)] = &[
+            ("x-user", "ada lovelace", None),
+            ("a.b_c-9", "~!@#$%^&*()", None),
+            // keys are lower-cased, not refused
+            ("X-User", "ada", None),
+            // empty values are allowed (grpc-go and grpcio accept them)
+            ("x-empty", "", None),
+            ("", "v", Some("invalid metadata key")),
+            ("x user", "v", Some("invalid metadata key")),
+            ("x:user", "v", Some("invalid metadata key")),
+            (":path", "v", Some("invalid metadata key")),
+            ("x-ü", "v", Some("invalid metadata key")),
+            ("grpc-status", "0", Some("reserved")),
+            ("Grpc-Timeout", "1S", Some("reserved")),
+            ("content-type", "text/plain", Some("reserved")),
+            ("te", "trailers", Some("reserved")),
+            ("connection", "close", Some("reserved")),
+            ("keep-alive", "1", Some("reserved")),
+            ("x-data-bin", "AAAA", Some("insert_bin")),
+            ("x-v", "tab\there", Some("0x09")),
+            ("x-v", "line\nbreak", Some("0x0A")),
+            ("x-v", "del\x7f", Some("0x7F")),
+            ("x-v", "café", Some("0xC3")),
+        ];
+        for &(key, value, want_error) in rows {
+            let mut md = Metadata::new();
+            let got = md.insert(key, value);
+            match (got, want_error) {
+                (Ok(()), None) => assert_eq!(md.get(key), Some(value), "{key:?}"),
+                (Err(status), Some(part)) => {
+                    assert_eq!(status.code(), Code::Internal);
+                    assert!(
+                        status.message().contains(part),
+                        "{key:?}: {}",
+                        status.message()
+                    );
+                    assert!(md.is_empty());
+                }
+                (got, want) => panic!("{key:?}={value:?}: got {got:?}, want error {want:?}"),
+            }
+        }
+    }
+
+    /// Keys are stored lower-case, as HTTP/2 requires (RFC 9113 §8.2.1).
+    #[test]
+    fn keys_are_lowercased() {
+        let mut md = Metadata::new();
+        md.insert("X-Trace-ID", "1").unwrap();
+        assert_eq!(md.keys().collect::<Vec<_>>(), ["x-trace-id"]);
+        assert_eq!(md.get("x-trace-id"), Some("1"));
+    }
+
+    /// insert replaces, append keeps; get returns the first value.
+    #[test]
+    fn insert_and_append() {
+        let mut md = Metadata::new();
+        md.append("k", "1").unwrap();
+        md.append("k", "2").unwrap();
+        assert_eq!(md.get_all("k"), ["1", "2"]);
+        assert_eq!(md.get("k"), Some("1"));
+        assert_eq!(md.len(), 2);
+        md.insert("k", "3").unwrap();
+        assert_eq!(md.get_all("k"), ["3"]);
+        md.remove("k");
+        assert!(md.is_empty());
+        assert_eq!(md.get("k"), None);
+        // removing an absent or invalid key is a no-op
+        md.remove("absent");
+        md.remove("not a key");
+    }
+
+    /// Binary values: "should emit un-padded values", "MUST accept padded and
+    /// un-padded", "must split Binary-Headers on ","" (PROTOCOL-HTTP2 § Requests).
+    #[test]
+    fn binary_values() {
+        let mut md = Metadata::new();
+        md.insert_bin("x-id-bin", b"\xfb").unwrap();
+        assert_eq!(md.as_headers().get("x-id-bin").unwrap(), "+w");
+        assert_eq!(md.get_bin("x-id-bin"), Some(vec![0xfb]));
+        md.append_bin("x-id-bin", b"").unwrap();
+        assert_eq!(md.get_all_bin("x-id-bin"), [vec![0xfb], vec![]]);
+
+        let rows: &[(&[&'static str], &[&[u8]])] = &[
+            (&["+w"], &[b"\xfb"]),
+            (&["+w=="], &[b"\xfb"]),
+            (&["+w,AA"], &[b"\xfb", b"\x00"]),
+            (&["+w==, AA=="], &[b"\xfb", b"\x00"]),
+            (&["+w", "AA"], &[b"\xfb", b"\x00"]),
+            // not base64: skipped, never an error
+            (&["!!", "AA"], &[b"\x00"]),
+            (&["+w="], &[]),
+        ];
+        for &(wire, want) in rows {
+            let mut headers = HeaderMap::new();
+            for &v in wire {
+                headers.append("x-id-bin", HeaderValue::from_static(v));
+            }
+            let md = Metadata::from_headers(headers);
+            assert_eq!(md.get_all_bin("x-id-bin"), want, "{wire:?}");
+            assert_eq!(
+                md.get_bin("x-id-bin").as_deref(),
+                want.first().copied(),
+                "{wire:?}"
+            );
+        }
+    }
+
+    /// The "-bin" suffix decides which insert is legal.
+    #[test]
+    fn bin_suffix_rules() {
+        let mut md = Metadata::new();
+        let err = md.insert_bin("x-id", b"1").unwrap_err();
+        assert_eq!(err.code(), Code::Internal);
+        assert!(err.message().contains("-bin"));
+        let err = md.append("x-id-bin", "AA").unwrap_err();
+        assert_eq!(err.code(), Code::Internal);
+        assert!(md.insert_bin("grpc-status-details-bin", b"1").is_err());
+        assert!(md.is_empty());
+    }
+
+    /// from_headers drops exactly the reserved names and keeps the rest,
+    /// user-agent included.
+    #[test]
+    fn from_headers_filters_reserved() {
+        let rows: &[(&str, bool)] = &[
+            ("content-type", false),
+            ("te", false),
+            ("grpc-status", false),
+            ("grpc-message", false),
+            ("grpc-status-details-bin", false),
+            ("grpc-timeout", false),
+            ("grpc-encoding", false),
+            ("grpc-accept-encoding", false),
+            ("connection", false),
+            ("keep-alive", false),
+            ("proxy-connection", false),
+            ("transfer-encoding", false),
+            ("upgrade", false),
+            ("host", false),
+            ("content-length", false),
+            ("user-agent", true),
+            ("grpc-retry-pushback-ms", true),
+            ("authorization", true),
+            ("x-custom", true),
+            ("x-custom-bin", true),
+        ];
+        let mut headers = HeaderMap::new();
+        for &(name, _) in rows {
+            headers.append(HeaderName::from_static(name), HeaderValue::from_static("v"));
+        }
+        let md = Metadata::from_headers(headers);
+        for &(name, kept) in rows {
+            assert_eq!(md.as_headers().contains_key(name), kept, "{name}");
+            assert_eq!(Metadata::is_reserved(name), !kept, "{name}");
+        }
+        assert_eq!(md.len(), rows.iter().filter(|r| r.1).count());
+    }
+
+    /// "Implementations must not error due to receiving an invalid
+    /// ASCII-Value": such a value is kept (to echo back) but not returned
+    /// by get.
+    #[test]
+    fn received_non_ascii_value() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-v", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        headers.append("x-v", HeaderValue::from_static("plain"));
+        let md = Metadata::from_headers(headers);
+        assert_eq!(md.get("x-v"), Some("plain"));
+        assert_eq!(md.get_all("x-v"), ["plain"]);
+        let mut echoed = HeaderMap::new();
+        md.merge_into(&mut echoed);
+        assert_eq!(echoed.get_all("x-v").iter().count(), 2);
+    }
+
+    /// merge_into appends; it never replaces what the block already holds.
+    #[test]
+    fn merge_into_appends() {
+        let mut md = Metadata::new();
+        md.append("k", "a").unwrap();
+        md.append("k", "b").unwrap();
+        md.insert_bin("k-bin", b"\x01").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("k", HeaderValue::from_static("existing"));
+        md.merge_into(&mut headers);
+        let values: Vec<_> = headers.get_all("k").iter().collect();
+        assert_eq!(values, ["existing", "a", "b"]);
+        assert_eq!(headers.get("k-bin").unwrap(), "AQ");
+        let mut keys: Vec<_> = md.keys().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["k", "k-bin"]);
+        assert_eq!(md.clone().into_headers().len(), 3);
+    }
+}

@@ -1,0 +1,348 @@
+//! Driving one call: decode the request, run the handler, encode the answer — while watching the
+//! deadline, the client's RST_STREAM and panics (PROTOCOL-HTTP2 § Requests `Timeout`, § Errors).
+//!
+//! ```text
+//!             ┌────────────── guard ───────────────┐
+//!  ServerCall │ read request ─▶ handler ─▶ Result  │──▶ respond: status (trailers / trailers-only)
+//!             │   deadline fires  → handler dropped, DEADLINE_EXCEEDED
+//!             │   client RST      → handler dropped (that is its cancellation), nothing sent
+//!             │   handler panics  → INTERNAL, server keeps serving
+//!             └────────────────────────────────────┘
+//! ```
+//!
+//! Cancellation in Rust is dropping a future, so a handler observes a cancelled or timed-out
+//! call by never being polled again: its `.await` points are its cancellation points, and its
+//! destructors run. That is why the guard, not the handler, owns the deadline timer.
+//!
+//! After the status, a client still sending gets RST_STREAM(NO_ERROR): h2 schedules it once the
+//! trailers are written and the stream's handles are dropped (PROTOCOL-HTTP2 § Early Server
+//! Closure). An explicit RST_STREAM(CANCEL) here would be wrong twice over: `h2` discards a
+//! stream's queued frames when it is reset, so the DEADLINE_EXCEEDED trailers would never leave,
+//! and CANCEL is the *client's* word for giving up on a call (the client sends it when its own
+//! deadline fires).
+//!
+//! The four `serve_*` functions are what generated dispatch-table adapters call; each is one
+//! call kind's rule for how many messages flow which way (see the table in `server`).
+//!
+//! | request | status |
+//! |---|---|
+//! | unary / server-streaming request with no message | INTERNAL |
+//! | … with more than one message | INTERNAL |
+//! | request message over the receive limit | RESOURCE_EXHAUSTED |
+//! | response message over the send limit | RESOURCE_EXHAUSTED |
+
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use prost::Message;
+use tokio::time::Instant;
+
+use crate::call::{Request, Response};
+use crate::codec::{decode_message, encode_message};
+use crate::compression::Encoding;
+use crate::server::ServerCall;
+use crate::server::head::CallHead;
+use crate::server::respond;
+use crate::server::router::CallFuture;
+use crate::server::sink::{ResponseSink, SharedOutbound};
+use crate::status::{Code, Status};
+use crate::streaming::Streaming;
+use crate::wire::MessageDecoder;
+
+/// How the guarded part of a call ended.
+enum Ending<T> {
+    /// The handler returned.
+    Done(T),
+    /// `grpc-timeout` ran out first.
+    Deadline,
+    /// The client reset the stream, or the connection went away.
+    ClientGone,
+    /// The handler panicked.
+    Panicked,
+}
+
+impl<T> Ending<Result<T, Status>> {
+    /// The status to send, or None when there is nobody to send it to.
+    fn into_status(self) -> Option<Result<T, Status>> {
+        match self {
+            Ending::Done(result) => Some(result),
+            Ending::Deadline => Some(Err(Status::deadline_exceeded("deadline exceeded"))),
+            Ending::Panicked => Some(Err(Status::internal("the handler panicked"))),
+            Ending::ClientGone => None,
+        }
+    }
+}
+
+/// Runs `work` until it finishes, the deadline passes, or `client_gone` reports a reset.
+async fn guard<F: Future>(
+    work: F,
+    deadline: Option<Instant>,
+    mut client_gone: impl FnMut(&mut Context<'_>) -> bool,
+) -> Ending<F::Output> {
+    let mut work = pin!(work);
+    let mut timer = pin!(async move {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    });
+    poll_fn(|cx| {
+        // A panic inside the handler must cost one call, not the connection: catch it here,
+        // where we still hold the stream to answer INTERNAL on.
+        match catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
+            Ok(Poll::Ready(output)) => return Poll::Ready(Ending::Done(output)),
+            Ok(Poll::Pending) => {}
+            Err(_) => return Poll::Ready(Ending::Panicked),
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ending::Deadline);
+        }
+        if client_gone(cx) {
+            return Poll::Ready(Ending::ClientGone);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Maps an h2 error seen on a call's stream to the status the call ends with
+/// (PROTOCOL-HTTP2 § Errors: RST_STREAM reasons; no reason means the connection is gone).
+pub(crate) fn h2_error_status(error: &h2::Error) -> Status {
+    match error.reason() {
+        Some(reason) => Status::new(
+            Code::from_h2_reason(reason),
+            format!("stream reset: {error}"),
+        ),
+        None => Status::unavailable(format!("connection error: {error}")),
+    }
+}
+
+/// Reads the one request message of a unary or server-streaming call, up to END_STREAM.
+/// Also says whether that message arrived compressed.
+async fn read_single<In: Message + Default>(
+    body: &mut h2::RecvStream,
+    encoding: Encoding,
+    max_len: usize,
+) -> Result<(In, bool), Status> {
+    let mut decoder = MessageDecoder::new(max_len);
+    let mut message = None;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|e| h2_error_status(&e))?;
+        // Give the window back as soon as the bytes are ours, or a large message stalls.
+        let _ = body.flow_control().release_capacity(chunk.len());
+        decoder.push(chunk);
+        while let Some(raw) = decoder.next_message()? {
+            if message.is_some() {
+                return Err(Status::internal(
+                    "the client sent more than one request message for a single-request method",
+                ));
+            }
+            message = Some(raw);
+        }
+    }
+    decoder.finish()?;
+    let raw = message.ok_or_else(|| Status::internal("the client sent no request message"))?;
+    let compressed = raw.compressed;
+    Ok((decode_message(raw, encoding, max_len)?, compressed))
+}
+
+/// Encodes a single response message, checking the send limit first.
+fn encode_single<Out: Message>(
+    message: &Out,
+    encoding: Encoding,
+    max_send: usize,
+) -> Result<BytesMut, Status> {
+    let len = message.encoded_len();
+    if len > max_send {
+        return Err(Status::resource_exhausted(format!(
+            "response message of {len} bytes exceeds the send limit of {max_send} bytes"
+        )));
+    }
+    let mut buf = BytesMut::with_capacity(len + crate::wire::PREFIX_LEN);
+    encode_message(message, encoding, &mut buf)?;
+    Ok(buf)
+}
+
+/// Writes the answer of a call that produces one response message (unary, client-streaming).
+fn finish_single<Out: Message>(
+    respond: &mut h2::server::SendResponse<bytes::Bytes>,
+    head: &CallHead,
+    ending: Ending<Result<Response<Out>, Status>>,
+) {
+    let result = match ending.into_status() {
+        Some(result) => result,
+        None => return,
+    };
+    let response = match result {
+        Ok(response) => response,
+        Err(status) => return respond::trailers_only(respond, &status, None),
+    };
+    let encoding = head.response_encoding(response.compression());
+    let (initial, message, trailing) = response.into_parts();
+    let buf = match encode_single(&message, encoding, head.max_send) {
+        Ok(buf) => buf,
+        Err(status) => return respond::trailers_only(respond, &status, None),
+    };
+    let Ok(mut stream) =
+        respond.send_response(respond::response_headers(&initial, encoding), false)
+    else {
+        return;
+    };
+    let _ = stream.send_data(buf.freeze(), false);
+    let _ = stream.send_trailers(respond::trailers(&Status::ok(), &trailing));
+}
+
+/// Serves a unary call: one request message in, one response message out.
+pub fn serve_unary<In, Out, F, Fut>(call: ServerCall, handler: F) -> CallFuture
+where
+    In: Message + Default + Send + 'static,
+    Out: Message + Send + 'static,
+    F: FnOnce(Request<In>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Response<Out>, Status>> + Send + 'static,
+{
+    Box::pin(async move {
+        let ServerCall {
+            mut head,
+            mut body,
+            mut respond,
+        } = call;
+        let metadata = std::mem::take(&mut head.metadata);
+        let head = &head;
+        let work = async move {
+            let (message, compressed) =
+                read_single::<In>(&mut body, head.encoding, head.max_recv).await?;
+            let mut request = Request::from_server(
+                metadata,
+                message,
+                head.timeout,
+                head.deadline,
+                head.remote_addr,
+            );
+            if compressed {
+                request.set_compression(head.encoding);
+            }
+            handler(request).await
+        };
+        let ending = guard(work, head.deadline, |cx| respond.poll_reset(cx).is_ready()).await;
+        finish_single(&mut respond, head, ending);
+    })
+}
+
+/// Serves a client-streaming call: a stream of request messages in, one response message out.
+pub fn serve_client_streaming<In, Out, F, Fut>(call: ServerCall, handler: F) -> CallFuture
+where
+    In: Message + Default + Send + 'static,
+    Out: Message + Send + 'static,
+    F: FnOnce(Request<Streaming<In>>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Response<Out>, Status>> + Send + 'static,
+{
+    Box::pin(async move {
+        let ServerCall {
+            mut head,
+            body,
+            mut respond,
+        } = call;
+        let metadata = std::mem::take(&mut head.metadata);
+        let messages = Streaming::server(body, head.encoding, head.max_recv);
+        let request = Request::from_server(
+            metadata,
+            messages,
+            head.timeout,
+            head.deadline,
+            head.remote_addr,
+        );
+        let ending = guard(handler(request), head.deadline, |cx| {
+            respond.poll_reset(cx).is_ready()
+        })
+        .await;
+        finish_single(&mut respond, &head, ending);
+    })
+}
+
+/// Writes the status of a call whose responses went through a [`ResponseSink`].
+fn finish_streaming(
+    outbound: &SharedOutbound,
+    head: &CallHead,
+    ending: Ending<Result<(), Status>>,
+) {
+    let status = match ending.into_status() {
+        Some(Ok(())) => Status::ok(),
+        Some(Err(status)) => status,
+        None => return,
+    };
+    outbound.finish(&status, head.response_encoding(None));
+}
+
+/// Serves a server-streaming call: one request message in, a stream of response messages out.
+pub fn serve_server_streaming<In, Out, F, Fut>(call: ServerCall, handler: F) -> CallFuture
+where
+    In: Message + Default + Send + 'static,
+    Out: Message + Send + 'static,
+    F: FnOnce(Request<In>, ResponseSink<Out>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), Status>> + Send + 'static,
+{
+    Box::pin(async move {
+        let ServerCall {
+            mut head,
+            mut body,
+            respond,
+        } = call;
+        let metadata = std::mem::take(&mut head.metadata);
+        let outbound = SharedOutbound::new(respond);
+        let sink = ResponseSink::new(outbound.clone(), &head);
+        let head = &head;
+        let work = async move {
+            let (message, compressed) =
+                read_single::<In>(&mut body, head.encoding, head.max_recv).await?;
+            let mut request = Request::from_server(
+                metadata,
+                message,
+                head.timeout,
+                head.deadline,
+                head.remote_addr,
+            );
+            if compressed {
+                request.set_compression(head.encoding);
+            }
+            handler(request, sink).await
+        };
+        let ending = guard(work, head.deadline, |cx| outbound.poll_client_gone(cx)).await;
+        finish_streaming(&outbound, head, ending);
+    })
+}
+
+/// Serves a bidirectional call: both sides stream, independently.
+pub fn serve_bidi<In, Out, F, Fut>(call: ServerCall, handler: F) -> CallFuture
+where
+    In: Message + Default + Send + 'static,
+    Out: Message + Send + 'static,
+    F: FnOnce(Request<Streaming<In>>, ResponseSink<Out>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), Status>> + Send + 'static,
+{
+    Box::pin(async move {
+        let ServerCall {
+            mut head,
+            body,
+            respond,
+        } = call;
+        let metadata = std::mem::take(&mut head.metadata);
+        let outbound = SharedOutbound::new(respond);
+        let sink = ResponseSink::new(outbound.clone(), &head);
+        let messages = Streaming::server(body, head.encoding, head.max_recv);
+        let request = Request::from_server(
+            metadata,
+            messages,
+            head.timeout,
+            head.deadline,
+            head.remote_addr,
+        );
+        let ending = guard(handler(request, sink), head.deadline, |cx| {
+            outbound.poll_client_gone(cx)
+        })
+        .await;
+        finish_streaming(&outbound, &head, ending);
+    })
+}

@@ -1,0 +1,251 @@
+//! The server: an accept loop, `:path` routing through dispatch tables, the four call kinds.
+//!
+//! One call's path through the modules:
+//!
+//! ```text
+//!  TcpListener ─accept─▶ transport::server  (h2 handshake, SETTINGS, one task per stream)
+//!                              │ HEADERS
+//!                              ▼
+//!                        server::head       (content-type, te, :path, grpc-encoding,
+//!                              │              grpc-timeout → CallHead, or an early reject)
+//!                              ▼
+//!                        server::router     (:path → Route row → the generated adapter)
+//!                              ▼
+//!                        server::drive      (decode → handler → encode; deadline, client
+//!                              │              cancel and panics watched while it runs)
+//!                              ▼
+//!                        server::respond    (HEADERS, DATA, trailers — or trailers-only)
+//! ```
+//!
+//! Who half-closes when (PROTOCOL-HTTP2 § Outline), as enforced in [`drive`]:
+//!
+//! ```text
+//!  kind             client → server                 server → client
+//!  Unary            HEADERS DATA(msg, END_STREAM)    HEADERS DATA(msg) HEADERS(status, END_STREAM)
+//!  ServerStreaming  HEADERS DATA(msg, END_STREAM)    HEADERS DATA(msg)* HEADERS(status, END_STREAM)
+//!  ClientStreaming  HEADERS DATA(msg)* END_STREAM    HEADERS DATA(msg) HEADERS(status, END_STREAM)
+//!  Bidi             HEADERS DATA(msg)* END_STREAM    HEADERS DATA(msg)* HEADERS(status, END_STREAM)
+//! ```
+//!
+//! The server's END_STREAM always ends the call, whatever the client is still sending: if the
+//! client has not half-closed by then, h2 follows our trailers with RST_STREAM(NO_ERROR)
+//! (PROTOCOL-HTTP2 § Early Server Closure).
+//!
+//! Shape: handlers *push* streamed responses into a [`ResponseSink`] rather than returning a
+//! stream for the runtime to poll. A push reads like the protocol (one `send` is one message),
+//! needs no channel between the handler and the HTTP/2 stream, and gives back-pressure for free:
+//! `send` waits for the peer's flow-control window.
+
+mod drive;
+mod head;
+mod respond;
+mod router;
+mod sink;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+pub use drive::{serve_bidi, serve_client_streaming, serve_server_streaming, serve_unary};
+pub(crate) use head::{CallHead, handle_stream};
+pub(crate) use router::Router;
+pub use router::{CallFuture, Route, Service};
+pub use sink::ResponseSink;
+
+use crate::compression::Encoding;
+use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
+
+/// One accepted call, handed to a dispatch-table row: the parsed request headers and the two
+/// halves of the HTTP/2 stream. Generated adapters pass it straight to `serve_*`.
+pub struct ServerCall {
+    pub(crate) head: CallHead,
+    pub(crate) body: h2::RecvStream,
+    pub(crate) respond: h2::server::SendResponse<Bytes>,
+}
+
+/// Settings shared by every connection of one server.
+#[derive(Clone, Debug)]
+pub(crate) struct ServerConfig {
+    /// Largest message accepted from a client (after decompression).
+    pub(crate) max_recv: usize,
+    /// Largest message the server will send.
+    pub(crate) max_send: usize,
+    /// Compress responses with this when the client accepts it.
+    pub(crate) send_compression: Option<Encoding>,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients.
+    pub(crate) max_concurrent_streams: Option<u32>,
+    /// SETTINGS_INITIAL_WINDOW_SIZE (per stream).
+    pub(crate) initial_stream_window: Option<u32>,
+    /// The connection-level receive window.
+    pub(crate) initial_connection_window: Option<u32>,
+    /// SETTINGS_MAX_FRAME_SIZE.
+    pub(crate) max_frame_size: Option<u32>,
+    /// How long graceful shutdown waits for in-flight calls before closing connections.
+    pub(crate) drain_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_recv: DEFAULT_MAX_MESSAGE_SIZE,
+            max_send: usize::MAX,
+            send_compression: None,
+            max_concurrent_streams: None,
+            initial_stream_window: None,
+            initial_connection_window: None,
+            max_frame_size: None,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every connection task shares: settings and the merged dispatch table.
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) router: Router,
+}
+
+/// Builds a [`Server`]: services, limits, HTTP/2 settings.
+#[derive(Default)]
+pub struct Builder {
+    config: ServerConfig,
+    router: Router,
+    method_limits: Vec<(String, usize)>,
+}
+
+impl Builder {
+    /// Adds a service (a generated `FooServer::new(impl)`). Its dispatch table is merged now.
+    pub fn add_service<S: Service>(mut self, service: S) -> Self {
+        self.router.add(service);
+        self
+    }
+
+    /// Largest message accepted from clients, after decompression (default 4 MiB). Larger
+    /// messages end their call with `RESOURCE_EXHAUSTED`.
+    pub fn max_receive_message_size(mut self, limit: usize) -> Self {
+        self.config.max_recv = limit;
+        self
+    }
+
+    /// Receive limit for one method, by path (`/pkg.Service/Method`); overrides the server's.
+    pub fn method_max_receive_message_size(mut self, path: &str, limit: usize) -> Self {
+        self.method_limits.push((path.to_owned(), limit));
+        self
+    }
+
+    /// Largest message the server sends (default: no limit). A handler that produces a larger
+    /// one gets `RESOURCE_EXHAUSTED`.
+    pub fn max_send_message_size(mut self, limit: usize) -> Self {
+        self.config.max_send = limit;
+        self
+    }
+
+    /// Compresses responses with `encoding` whenever the client's `grpc-accept-encoding` lists it.
+    pub fn send_compressed(mut self, encoding: Encoding) -> Self {
+        self.config.send_compression = Some(encoding);
+        self
+    }
+
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: how many calls one connection may have open at once.
+    pub fn max_concurrent_streams(mut self, max: u32) -> Self {
+        self.config.max_concurrent_streams = Some(max);
+        self
+    }
+
+    /// SETTINGS_INITIAL_WINDOW_SIZE: how many bytes a client may send on one call unacknowledged.
+    pub fn initial_stream_window_size(mut self, size: u32) -> Self {
+        self.config.initial_stream_window = Some(size);
+        self
+    }
+
+    /// The connection-level receive window (shared by all calls on a connection).
+    pub fn initial_connection_window_size(mut self, size: u32) -> Self {
+        self.config.initial_connection_window = Some(size);
+        self
+    }
+
+    /// SETTINGS_MAX_FRAME_SIZE (16 KiB to 16 MiB - 1).
+    pub fn max_frame_size(mut self, size: u32) -> Self {
+        self.config.max_frame_size = Some(size);
+        self
+    }
+
+    /// How long graceful shutdown lets in-flight calls run before closing (default 10 s).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.config.drain_timeout = timeout;
+        self
+    }
+
+    /// Finishes the server. Panics if a per-method limit names a path no service has.
+    pub fn build(mut self) -> Server {
+        for (path, limit) in &self.method_limits {
+            assert!(
+                self.router.set_max_recv(path, *limit),
+                "bare-grpc: method_max_receive_message_size names unknown path {path}"
+            );
+        }
+        Server {
+            shared: Arc::new(Shared {
+                config: self.config,
+                router: self.router,
+            }),
+        }
+    }
+}
+
+/// A gRPC server over HTTP/2 with prior knowledge (h2c), or any byte stream given to
+/// [`Server::serve_connection`].
+#[derive(Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Starts building a server.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The registered service names, sorted.
+    pub fn service_names(&self) -> Vec<&'static str> {
+        self.shared.router.service_names()
+    }
+
+    /// Every registered method as `(service, method, kind)`, sorted by `:path`: the merged
+    /// dispatch table, for logs, docs and tools.
+    pub fn methods(&self) -> Vec<(&'static str, &'static str, crate::call::CallKind)> {
+        self.shared.router.methods()
+    }
+
+    /// Serves connections from `listener` until the process ends.
+    pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
+        self.serve_with_shutdown(listener, std::future::pending())
+            .await
+    }
+
+    /// Serves connections from `listener` until `signal` completes, then shuts down gracefully:
+    /// GOAWAY to every connection, in-flight calls get up to the drain timeout to finish.
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        crate::transport::server::serve(listener, self.shared, signal).await
+    }
+
+    /// Serves one already-accepted connection (for example a TLS stream) until it closes.
+    pub async fn serve_connection<IO>(&self, io: IO, remote_addr: Option<SocketAddr>)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (_keep, shutdown) = tokio::sync::watch::channel(false);
+        crate::transport::server::serve_connection(io, remote_addr, self.shared.clone(), shutdown)
+            .await
+    }
+}

@@ -1,0 +1,94 @@
+//! Writing a call's answer: response headers, trailers, trailers-only, early HTTP rejects
+//! (PROTOCOL-HTTP2 § Responses).
+//!
+//! ```text
+//!  normal:        HEADERS(:status 200, content-type, [grpc-encoding], initial metadata)
+//!                 DATA*  (each one carries 0..n prefixed messages)
+//!                 HEADERS(grpc-status, [grpc-message], trailing metadata, END_STREAM)
+//!  trailers-only: HEADERS(:status 200, content-type, grpc-status, [grpc-message], END_STREAM)
+//!  HTTP reject:   HEADERS(:status 4xx, content-type, grpc-status, grpc-message, END_STREAM)
+//! ```
+//!
+//! Why trailers-only exists: a call that fails before any message needs no second HEADERS frame,
+//! so the whole answer is one frame. We use it whenever no response headers have gone out yet.
+//!
+//! Every function here ignores h2 send errors on purpose: they mean the client already reset the
+//! stream or the connection is gone, and there is nobody left to tell.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use crate::compression::Encoding;
+use crate::headers::{APPLICATION_GRPC, CONTENT_TYPE, GRPC_ACCEPT_ENCODING, GRPC_ENCODING};
+use crate::metadata::Metadata;
+use crate::status::Status;
+
+/// The `:status 200` response headers: content-type, grpc-encoding when compressing, what we
+/// accept, and the initial metadata.
+pub(crate) fn response_headers(metadata: &Metadata, encoding: Encoding) -> http::Response<()> {
+    let mut response = http::Response::new(());
+    let headers = response.headers_mut();
+    metadata.merge_into(headers);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(APPLICATION_GRPC));
+    if encoding != Encoding::Identity {
+        headers.insert(GRPC_ENCODING, HeaderValue::from_static(encoding.name()));
+    }
+    headers.insert(
+        GRPC_ACCEPT_ENCODING,
+        HeaderValue::from_static(Encoding::accept_header()),
+    );
+    response
+}
+
+/// The trailers: the status (with its own metadata) plus the handler's trailing metadata.
+pub(crate) fn trailers(status: &Status, trailing: &Metadata) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    trailing.merge_into(&mut map);
+    status.add_to_headers(&mut map);
+    map
+}
+
+/// Ends the call in one HEADERS frame carrying `:status 200` and the status. `accept_encoding`
+/// is set when the failure was an unsupported `grpc-encoding` (the spec asks the server to say
+/// what it supports).
+pub(crate) fn trailers_only(
+    respond: &mut h2::server::SendResponse<Bytes>,
+    status: &Status,
+    accept_encoding: Option<&'static str>,
+) {
+    trailers_only_with(respond, status, &Metadata::new(), accept_encoding);
+}
+
+/// [`trailers_only`] with trailing metadata from the handler.
+pub(crate) fn trailers_only_with(
+    respond: &mut h2::server::SendResponse<Bytes>,
+    status: &Status,
+    trailing: &Metadata,
+    accept_encoding: Option<&'static str>,
+) {
+    let mut response = http::Response::new(());
+    let headers = response.headers_mut();
+    trailing.merge_into(headers);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(APPLICATION_GRPC));
+    if let Some(accept) = accept_encoding {
+        headers.insert(GRPC_ACCEPT_ENCODING, HeaderValue::from_static(accept));
+    }
+    status.add_to_headers(headers);
+    let _ = respond.send_response(response, true);
+}
+
+/// Rejects a request that is not acceptable gRPC at the HTTP level (wrong method, wrong
+/// content-type, no `te: trailers`): an HTTP error status, still with `grpc-status` so that a
+/// gRPC client that got this far learns why.
+pub(crate) fn reject_http(
+    respond: &mut h2::server::SendResponse<Bytes>,
+    http_status: StatusCode,
+    status: Status,
+) {
+    let mut response = http::Response::new(());
+    *response.status_mut() = http_status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(APPLICATION_GRPC));
+    status.add_to_headers(headers);
+    let _ = respond.send_response(response, true);
+}

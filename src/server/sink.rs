@@ -1,0 +1,256 @@
+//! The server's outbound half of a streaming call: [`ResponseSink`] (PROTOCOL-HTTP2 § Responses).
+//!
+//! ```text
+//!  sink.send(m1) ──▶ HEADERS(:status 200, content-type, initial metadata)   (first send only)
+//!                    DATA(prefix | m1)
+//!  sink.send(m2) ──▶ DATA(prefix | m2)          waits first while the peer's window is full
+//!  handler returns ─▶ HEADERS(grpc-status, trailing metadata, END_STREAM)   (written by `drive`)
+//! ```
+//!
+//! Why the sink and the call driver share the stream behind a mutex: the driver must watch for
+//! the client's RST_STREAM while the handler runs (to drop the handler: that is how cancellation
+//! reaches it), and must write the trailers after the handler has returned and dropped its sink.
+//! Both need the same `h2` stream handle, which cannot be cloned. The lock is never held across an
+//! `.await` and never contended in practice (one handler, one driver, one task), and `h2` itself
+//! takes a lock on every send anyway.
+//!
+//! Back-pressure: `send` queues a message only when the stream has flow-control capacity left
+//! (RFC 9113 §5.2), so a handler producing faster than the client reads waits in `send` instead
+//! of filling memory. At most one message beyond the peer's window is buffered.
+
+use std::future::poll_fn;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderValue;
+
+use crate::codec::encode_message;
+use crate::compression::Encoding;
+use crate::metadata::Metadata;
+use crate::server::head::CallHead;
+use crate::server::respond;
+use crate::status::Status;
+
+/// The stream state the sink and the call driver share.
+pub(crate) struct Outbound {
+    /// Until the response headers are sent.
+    respond: h2::server::SendResponse<Bytes>,
+    /// After the response headers are sent.
+    stream: Option<h2::SendStream<Bytes>>,
+    /// Initial metadata not yet sent (handed over when the sink is dropped unsent).
+    initial: Metadata,
+    /// Trailing metadata for the final HEADERS frame.
+    trailing: Metadata,
+}
+
+/// A handle on [`Outbound`], shared by one sink and one driver.
+#[derive(Clone)]
+pub(crate) struct SharedOutbound(Arc<Mutex<Outbound>>);
+
+impl SharedOutbound {
+    pub(crate) fn new(respond: h2::server::SendResponse<Bytes>) -> SharedOutbound {
+        SharedOutbound(Arc::new(Mutex::new(Outbound {
+            respond,
+            stream: None,
+            initial: Metadata::new(),
+            trailing: Metadata::new(),
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Outbound> {
+        // Nothing runs user code while holding this lock, so a poisoned lock still holds
+        // consistent state; take it.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// True once the client has reset the stream (or the connection is gone).
+    pub(crate) fn poll_client_gone(&self, cx: &mut Context<'_>) -> bool {
+        let mut out = self.lock();
+        let out = &mut *out;
+        match out.stream.as_mut() {
+            Some(stream) => stream.poll_reset(cx).is_ready(),
+            None => out.respond.poll_reset(cx).is_ready(),
+        }
+    }
+
+    /// Ends the call with `status`: trailers after a started response, trailers-only before.
+    pub(crate) fn finish(&self, status: &Status, encoding: Encoding) {
+        let mut out = self.lock();
+        let out = &mut *out;
+        if out.stream.is_none() && !out.initial.is_empty() {
+            // The handler set initial metadata but sent no message: it still goes out as
+            // headers, so the client sees it as initial (not trailing) metadata.
+            let headers = respond::response_headers(&out.initial, encoding);
+            out.stream = out.respond.send_response(headers, false).ok();
+        }
+        match out.stream.as_mut() {
+            Some(stream) => {
+                let _ = stream.send_trailers(respond::trailers(status, &out.trailing));
+            }
+            None => respond::trailers_only_with(&mut out.respond, status, &out.trailing, None),
+        }
+    }
+}
+
+/// Where a streaming handler pushes its response messages.
+///
+/// The response headers go out with the first message (or on [`ResponseSink::send_headers`]);
+/// the status goes out when the handler returns.
+pub struct ResponseSink<T> {
+    outbound: SharedOutbound,
+    buf: BytesMut,
+    encoding: Encoding,
+    compress_messages: bool,
+    accept_encoding: Option<HeaderValue>,
+    max_send: usize,
+    headers_sent: bool,
+    initial: Metadata,
+    trailing: Metadata,
+    _message: PhantomData<fn(T)>,
+}
+
+impl<T: prost::Message> ResponseSink<T> {
+    pub(crate) fn new(outbound: SharedOutbound, head: &CallHead) -> ResponseSink<T> {
+        ResponseSink {
+            outbound,
+            buf: BytesMut::new(),
+            encoding: head.response_encoding(None),
+            compress_messages: true,
+            accept_encoding: head.accept_encoding.clone(),
+            max_send: head.max_send,
+            headers_sent: false,
+            initial: Metadata::new(),
+            trailing: Metadata::new(),
+            _message: PhantomData,
+        }
+    }
+
+    /// Sends one message, after the response headers if they have not gone out yet. Waits while
+    /// the client's flow-control window is full. Fails with `CANCELLED` once the client has
+    /// reset the call, and with `RESOURCE_EXHAUSTED` for a message over the send limit.
+    pub async fn send(&mut self, message: T) -> Result<(), Status> {
+        let len = message.encoded_len();
+        if len > self.max_send {
+            return Err(Status::resource_exhausted(format!(
+                "response message of {len} bytes exceeds the send limit of {} bytes",
+                self.max_send
+            )));
+        }
+        let encoding = if self.compress_messages {
+            self.encoding
+        } else {
+            Encoding::Identity
+        };
+        encode_message(&message, encoding, &mut self.buf)?;
+        let mut data = Some(self.buf.split().freeze());
+        poll_fn(|cx| self.poll_send(cx, &mut data)).await
+    }
+
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &mut Option<Bytes>,
+    ) -> Poll<Result<(), Status>> {
+        let mut out = self.outbound.lock();
+        let out = &mut *out;
+        let stream = match out.stream.as_mut() {
+            Some(stream) => stream,
+            None => {
+                let headers = respond::response_headers(&self.initial, self.encoding);
+                self.headers_sent = true;
+                let stream = out.respond.send_response(headers, false).map_err(gone)?;
+                out.stream.insert(stream)
+            }
+        };
+        let len = data.as_ref().map_or(0, Bytes::len);
+        // Queue the message only while the window has room: capacity() is what the peer's
+        // window allows beyond data already buffered.
+        while stream.capacity() == 0 {
+            stream.reserve_capacity(len);
+            match stream.poll_capacity(cx) {
+                Poll::Ready(Some(Ok(_))) => continue,
+                Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(gone(error))),
+                Poll::Ready(None) => {
+                    return Poll::Ready(Err(Status::cancelled("the client closed the call")));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let chunk = data.take().unwrap_or_default();
+        Poll::Ready(stream.send_data(chunk, false).map_err(gone))
+    }
+
+    /// Sends the response headers (with the initial metadata) now, before any message.
+    pub async fn send_headers(&mut self) -> Result<(), Status> {
+        if self.headers_sent {
+            return Ok(());
+        }
+        let mut out = self.outbound.lock();
+        let out = &mut *out;
+        if out.stream.is_none() {
+            let headers = respond::response_headers(&self.initial, self.encoding);
+            out.stream = Some(out.respond.send_response(headers, false).map_err(gone)?);
+        }
+        self.headers_sent = true;
+        Ok(())
+    }
+
+    /// Initial metadata, sent with the response headers. Changes after the first `send` are
+    /// not sent.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.initial
+    }
+
+    /// Trailing metadata, sent beside `grpc-status` when the handler returns.
+    pub fn trailers_mut(&mut self) -> &mut Metadata {
+        &mut self.trailing
+    }
+
+    /// Replaces the trailing metadata.
+    pub fn set_trailers(&mut self, trailers: Metadata) {
+        self.trailing = trailers;
+    }
+
+    /// Compresses the response messages with `encoding` if the client accepts it. Only takes
+    /// effect before the response headers are sent (they carry `grpc-encoding`).
+    pub fn set_compression(&mut self, encoding: Encoding) {
+        if !self.headers_sent
+            && encoding.accepted_by(self.accept_encoding.as_ref().map(|v| v.as_bytes()))
+        {
+            self.encoding = encoding;
+        }
+    }
+
+    /// Whether the following messages are compressed (when the call has an encoding). Each
+    /// message carries its own compressed flag (PROTOCOL-HTTP2 § Length-Prefixed-Message), so a
+    /// handler can send an already-compressed payload uncompressed.
+    pub fn set_message_compression(&mut self, compress: bool) {
+        self.compress_messages = compress;
+    }
+
+    /// The encoding response messages are sent with.
+    pub fn compression(&self) -> Encoding {
+        self.encoding
+    }
+}
+
+impl<T> Drop for ResponseSink<T> {
+    fn drop(&mut self) {
+        // The handler is done with the sink; its metadata goes to the driver, which writes
+        // the final HEADERS frame.
+        let mut out = self.outbound.lock();
+        if !self.headers_sent {
+            out.initial = std::mem::take(&mut self.initial);
+        }
+        out.trailing = std::mem::take(&mut self.trailing);
+    }
+}
+
+/// An h2 error while sending: the client reset the stream, or the connection is gone.
+fn gone(error: h2::Error) -> Status {
+    crate::server::drive::h2_error_status(&error)
+}

@@ -1,0 +1,151 @@
+//! Server side of the transport: accept loop, h2 handshake, one task per stream, graceful
+//! shutdown (RFC 9113 §6.8 GOAWAY; PROTOCOL-HTTP2 § Connection Management).
+//!
+//! ```text
+//!  serve()            ── accept TCP ──▶ serve_connection()  (one task per connection)
+//!                                            │ h2 handshake: SETTINGS from ServerConfig
+//!                                            │ loop: accept stream ──▶ spawn(server::handle_stream)
+//!  shutdown signal ──▶ watch ──────────────▶ │ graceful_shutdown(): GOAWAY(last id), keep
+//!                                            │   driving until every open stream has ended
+//!  drain timeout  ──▶ abort what is left      ▼ closed
+//! ```
+//!
+//! Why a task per stream: the connection task must keep polling `accept()` for h2 to read and
+//! write frames at all, so a handler that awaits must not run inside it; a spawned task also
+//! lets a slow call and a fast one on the same connection proceed independently. The benchmark
+//! harness (`bench/`) measures this choice against polling streams inside the connection task.
+//!
+//! What it does not do: TLS (a caller can hand any `AsyncRead + AsyncWrite` to
+//! [`serve_connection`]), HTTP/1.1 (gRPC requires HTTP/2; a client without prior knowledge fails
+//! the h2 preface and the connection closes).
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::server::Shared;
+
+/// Accepts connections until `signal` fires, then drains them (bounded by the drain timeout).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    signal: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (socket, peer) = match accepted {
+                    Ok(pair) => pair,
+                    // Per-connection failures (the peer reset before we accepted, fd limits)
+                    // must not stop the server; back off briefly on resource exhaustion.
+                    Err(error) => {
+                        if is_fatal_accept_error(&error) {
+                            return Err(error);
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        continue;
+                    }
+                };
+                // Small gRPC messages should leave now, not wait for Nagle's algorithm.
+                let _ = socket.set_nodelay(true);
+                connections.spawn(serve_connection(
+                    socket,
+                    Some(peer),
+                    Arc::clone(&shared),
+                    shutdown_rx.clone(),
+                ));
+            }
+            // Reap finished connection tasks so the set does not grow without bound.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = &mut signal => break,
+        }
+    }
+    drop(listener);
+    let _ = shutdown_tx.send(true);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(shared.config.drain_timeout, drain)
+        .await
+        .is_err()
+    {
+        connections.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Errors after which accepting again cannot succeed.
+fn is_fatal_accept_error(error: &io::Error) -> bool {
+    !matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    ) && error.raw_os_error() != Some(24) // EMFILE: too many open files, transient
+        && error.raw_os_error() != Some(23) // ENFILE
+}
+
+/// Serves one connection until the peer closes it or shutdown has drained it.
+pub(crate) async fn serve_connection<IO>(
+    io: IO,
+    remote_addr: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let config = &shared.config;
+    let mut builder = h2::server::Builder::new();
+    if let Some(max) = config.max_concurrent_streams {
+        builder.max_concurrent_streams(max);
+    }
+    if let Some(size) = config.initial_stream_window {
+        builder.initial_window_size(size);
+    }
+    if let Some(size) = config.initial_connection_window {
+        builder.initial_connection_window_size(size);
+    }
+    if let Some(size) = config.max_frame_size {
+        builder.max_frame_size(size);
+    }
+    let mut connection = match builder.handshake::<_, bytes::Bytes>(io).await {
+        Ok(connection) => connection,
+        // Not an HTTP/2 client (bad preface) or gone during the handshake: nothing to answer.
+        Err(_) => return,
+    };
+    let mut draining = *shutdown.borrow();
+    if draining {
+        connection.graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            next = connection.accept() => match next {
+                Some(Ok((request, respond))) => {
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        crate::server::handle_stream(request, respond, remote_addr, &shared).await;
+                    });
+                }
+                // A connection error (the peer broke the protocol or went away): h2 has
+                // already sent GOAWAY where one was due; every open stream sees the error.
+                Some(Err(_)) | None => break,
+            },
+            changed = shutdown.changed(), if !draining => {
+                draining = true;
+                if changed.is_ok() {
+                    // GOAWAY(last stream id): no new calls; h2 keeps serving the open ones and
+                    // `accept` returns None once they have all ended.
+                    connection.graceful_shutdown();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,649 @@
+//! Length-Prefixed-Message framing (PROTOCOL-HTTP2 § Requests, § Data Frames).
+//!
+//! ```text
+//! Length-Prefixed-Message → Compressed-Flag Message-Length Message
+//! Compressed-Flag → 0 / 1            ; 1 byte unsigned integer
+//! Message-Length → {length of Message} ; 4 byte unsigned integer, big-endian
+//! Message → *{binary octet}
+//!
+//!   byte 0     bytes 1..=4              bytes 5..
+//!  +--------+------------------------+----------------------+
+//!  |  flag  | length, u32 big-endian |  `length` bytes      |
+//!  +--------+------------------------+----------------------+
+//!   0 = as sent, 1 = compressed with the call's `grpc-encoding`
+//! ```
+//!
+//! The 5 bytes in front of every message are the **prefix** ([`MessagePrefix`]);
+//! this module writes them ([`MessagePrefix::encode`]) and cuts a stream of DATA
+//! payloads back into messages ([`MessageDecoder`]). It knows nothing about
+//! protobuf or compression: [`crate::codec`] and [`crate::compression`] sit on top.
+//!
+//! # Why push/pull
+//!
+//! "DATA frame boundaries have no relation to Length-Prefixed-Message boundaries"
+//! (§ Data Frames): one frame may hold three messages, one message may span forty
+//! frames. So the transport [`push`](MessageDecoder::push)es each DATA payload as it
+//! arrives and [`next_message`](MessageDecoder::next_message)s until it gets
+//! `Ok(None)`, which means "need more bytes" and is kept apart from "bad bytes"
+//! (`Err`), as in mini-redis's `Incomplete` and httparse's `Partial`. At
+//! END_STREAM it calls [`finish`](MessageDecoder::finish).
+//!
+//! The decoder is a two-state machine:
+//!
+//! ```text
+//!            5 bytes buffered, flag ok, length <= limit
+//!   Prefix ──────────────────────────────────────────────> Body { compressed, len }
+//!     ^                                                            │
+//!     └──────────── `len` bytes buffered: emit RawMessage ─────────┘
+//! ```
+//!
+//! The length is checked against the receive limit as soon as the prefix is
+//! complete, before a single body byte is kept, so a peer claiming 4 GiB costs us
+//! nothing but the 5 bytes it sent. Pushed payloads are kept as a queue of
+//! [`Bytes`] handles, never copied on arrival. A message that lies inside one
+//! payload (the common case: small messages, large DATA frames) is returned as a
+//! slice of that payload with no copy at all; only a message spanning payloads is
+//! copied, once, into a buffer of exactly its length.
+//!
+//! # What it rejects
+//!
+//! ```text
+//!   input                                   -> outcome
+//!   flag is neither 0 nor 1                 -> INTERNAL
+//!   length > receive limit (4 MiB default)  -> RESOURCE_EXHAUSTED, before buffering
+//!   END_STREAM inside a prefix or a message -> INTERNAL ("truncated message")
+//! ```
+//!
+//! Errors are sticky: the prefix that caused one is left in place, so asking again
+//! gives the same error. Checking a set flag against the call's `grpc-encoding`
+//! (flag 1 with no encoding is INTERNAL) is [`crate::codec`]'s job, because only
+//! the call knows its headers. Oversize is never OUT_OF_RANGE: statuscodes.md
+//! lists RESOURCE_EXHAUSTED for it.
+//!
+//! Spec: <https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>,
+//! <https://github.com/grpc/grpc/blob/master/doc/statuscodes.md>
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::status::Status;
+
+/// Length of the prefix in front of every message: 1 flag byte + 4 length bytes.
+pub const PREFIX_LEN: usize = 5;
+
+/// The receive limit gRPC implementations use unless configured otherwise (4 MiB).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+
+/// The 5-byte prefix in front of each message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessagePrefix {
+    /// The Compressed-Flag: the message bytes are compressed with the call's
+    /// `grpc-encoding`.
+    pub compressed: bool,
+    /// The Message-Length: how many message bytes follow the prefix.
+    pub len: u32,
+}
+
+impl MessagePrefix {
+    /// Writes the 5 prefix bytes to `buf`.
+    pub fn encode(self, buf: &mut impl BufMut) {
+        buf.put_u8(u8::from(self.compressed));
+        buf.put_u32(self.len);
+    }
+
+    /// Reads a prefix. A flag other than 0 or 1 is INTERNAL.
+    pub fn decode(bytes: [u8; PREFIX_LEN]) -> Result<MessagePrefix, Status> {
+        // "Compressed-Flag → 0 / 1 ; encoded as 1 byte unsigned integer"
+        let compressed = match bytes[0] {
+            0 => false,
+            1 => true,
+            flag => {
+                return Err(Status::internal(format!(
+                    "invalid message prefix: compressed flag is {flag}, expected 0 or 1"
+                )));
+            }
+        };
+        let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+        Ok(MessagePrefix { compressed, len })
+    }
+}
+
+/// One message as received: still compressed when `compressed`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawMessage {
+    /// The prefix's Compressed-Flag.
+    pub compressed: bool,
+    /// The message bytes, without the prefix.
+    pub data: Bytes,
+}
+
+/// Where the decoder is inside the current message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Waiting for the 5 prefix bytes of the next message.
+    Prefix,
+    /// The prefix has been read and accepted; waiting for `len` body bytes.
+    Body {
+        /// The prefix's Compressed-Flag.
+        compressed: bool,
+        /// The body length, already checked against the receive limit.
+        len: usize,
+    },
+}
+
+/// Cuts a stream of DATA payloads into messages, enforcing the receive limit.
+///
+/// Push each DATA payload with [`push`](Self::push), then call
+/// [`next_message`](Self::next_message) until it returns `Ok(None)`; at END_STREAM
+/// call [`finish`](Self::finish). See the module docs for the states and errors.
+#[derive(Debug)]
+pub struct MessageDecoder {
+    /// Largest message body accepted, in bytes.
+    max_len: usize,
+    /// Pushed payloads not yet handed out, oldest first; none is empty.
+    chunks: VecDeque<Bytes>,
+    /// Total length of `chunks`.
+    buffered: usize,
+    /// Where we are inside the current message.
+    state: State,
+}
+
+impl MessageDecoder {
+    /// A decoder that rejects messages longer than `max_len` bytes.
+    pub fn new(max_len: usize) -> MessageDecoder {
+        MessageDecoder {
+            max_len,
+            chunks: VecDeque::new(),
+            buffered: 0,
+            state: State::Prefix,
+        }
+    }
+
+    /// Adds one DATA payload. Nothing is copied; empty payloads are ignored.
+    pub fn push(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        self.buffered += data.len();
+        self.chunks.push_back(data);
+    }
+
+    /// The next complete message, `Ok(None)` when more bytes are needed, or the
+    /// error that ends the call (INTERNAL for a bad flag, RESOURCE_EXHAUSTED for a
+    /// length over the limit).
+    pub fn next_message(&mut self) -> Result<Option<RawMessage>, Status> {
+        if self.state == State::Prefix {
+            let Some(bytes) = self.peek_prefix() else {
+                return Ok(None);
+            };
+            let prefix = MessagePrefix::decode(bytes)?;
+            // u32 always fits in usize on the 32- and 64-bit targets h2 supports;
+            // saturating keeps the comparison right on anything smaller.
+            let len = usize::try_from(prefix.len).unwrap_or(usize::MAX);
+            if len > self.max_len {
+                // Checked before buffering: a 4 GiB claim allocates nothing.
+                return Err(Status::resource_exhausted(format!(
+                    "message of {len} bytes exceeds the receive limit of {} bytes",
+                    self.max_len
+                )));
+            }
+            self.advance(PREFIX_LEN);
+            self.state = State::Body {
+                compressed: prefix.compressed,
+                len,
+            };
+        }
+        match self.state {
+            State::Body { compressed, len } if self.buffered >= len => {
+                let data = self.take(len);
+                self.state = State::Prefix;
+                Ok(Some(RawMessage { compressed, data }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Call at END_STREAM, after [`next_message`](Self::next_message) returned
+    /// `Ok(None)`: INTERNAL if a prefix or message was cut short.
+    pub fn finish(&self) -> Result<(), Status> {
+        match self.state {
+            State::Prefix if self.buffered == 0 => Ok(()),
+            State::Prefix => Err(Status::internal(format!(
+                "truncated message: stream ended {} bytes into a {PREFIX_LEN}-byte prefix",
+                self.buffered
+            ))),
+            State::Body { len, .. } => Err(Status::internal(format!(
+                "truncated message: stream ended after {} of {len} message bytes",
+                self.buffered
+            ))),
+        }
+    }
+
+    /// True when nothing is buffered: no partial prefix, no partial message.
+    pub fn is_empty(&self) -> bool {
+        self.state == State::Prefix && self.buffered == 0
+    }
+
+    /// The next 5 bytes, without consuming them; `None` until 5 are buffered.
+    fn peek_prefix(&self) -> Option<[u8; PREFIX_LEN]> {
+        if self.buffered < PREFIX_LEN {
+            return None;
+        }
+        let mut prefix = [0u8; PREFIX_LEN];
+        let mut filled = 0;
+        for chunk in &self.chunks {
+            let n = chunk.len().min(PREFIX_LEN - filled);
+            prefix[filled..filled + n].copy_from_slice(&chunk[..n]);
+            filled += n;
+            if filled == PREFIX_LEN {
+                break;
+            }
+        }
+        Some(prefix)
+    }
+
+    /// Drops the first `n` buffered bytes; `n <= self.buffered`.
+    fn advance(&mut self, mut n: usize) {
+        self.buffered -= n;
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                return;
+            };
+            if front.len() > n {
+                front.advance(n);
+                return;
+            }
+            n -= front.len();
+            self.chunks.pop_front();
+        }
+    }
+
+    /// Removes and returns the first `n` buffered bytes; `n <= self.buffered`.
+    /// A slice of the front payload when it holds all `n`, else one copy.
+    fn take(&mut self, n: usize) -> Bytes {
+        let Some(front) = self.chunks.front_mut() else {
+            return Bytes::new();
+        };
+        if front.len() >= n {
+            self.buffered -= n;
+            let data = front.split_to(n);
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+            return data;
+        }
+        let mut data = BytesMut::with_capacity(n);
+        while data.len() < n {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            let want = n - data.len();
+            if front.len() > want {
+                data.extend_from_slice(&front[..want]);
+                front.advance(want);
+            } else {
+                data.extend_from_slice(front);
+                self.chunks.pop_front();
+            }
+        }
+        self.buffered -= data.len();
+        data.freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::Code;
+
+    /// Prefix + body, as a peer would send them.
+    fn frame(compressed: bool, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        MessagePrefix {
+            compressed,
+            len: u32::try_from(body.len()).unwrap(),
+        }
+        .encode(&mut out);
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Pushes each chunk, draining messages after every push, then finishes.
+    fn decode_chunks(max_len: usize, chunks: &[&[u8]]) -> (Vec<RawMessage>, Result<(), Status>) {
+        let mut decoder = MessageDecoder::new(max_len);
+        let mut messages = Vec::new();
+        for chunk in chunks {
+            decoder.push(Bytes::copy_from_slice(chunk));
+            loop {
+                match decoder.next_message() {
+                    Ok(Some(message)) => messages.push(message),
+                    Ok(None) => break,
+                    Err(status) => return (messages, Err(status)),
+                }
+            }
+        }
+        (messages, decoder.finish())
+    }
+
+    fn raw(compressed: bool, data: &[u8]) -> RawMessage {
+        RawMessage {
+            compressed,
+            data: Bytes::copy_from_slice(data),
+        }
+    }
+
+    #[test]
+    fn prefix_encode_decode() {
+        let rows: &[(MessagePrefix, [u8; PREFIX_LEN])] = &[
+            // Flag 0: message sent as is.
+            (
+                MessagePrefix {
+                    compressed: false,
+                    len: 0,
+                },
+                [0, 0, 0, 0, 0],
+            ),
+            // Flag 1: message compressed with the call's grpc-encoding.
+            (
+                MessagePrefix {
+                    compressed: true,
+                    len: 5,
+                },
+                [1, 0, 0, 0, 5],
+            ),
+            // Message-Length is big-endian.
+            (
+                MessagePrefix {
+                    compressed: false,
+                    len: 0x0102_0304,
+                },
+                [0, 1, 2, 3, 4],
+            ),
+            // The whole u32 range is representable.
+            (
+                MessagePrefix {
+                    compressed: false,
+                    len: u32::MAX,
+                },
+                [0, 0xff, 0xff, 0xff, 0xff],
+            ),
+        ];
+        for (prefix, bytes) in rows {
+            let mut out = Vec::new();
+            prefix.encode(&mut out);
+            assert_eq!(out, bytes, "{prefix:?}");
+            assert_eq!(MessagePrefix::decode(*bytes).unwrap(), *prefix, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn prefix_rejects_flags_other_than_0_and_1() {
+        // "Compressed-Flag → 0 / 1": every other value is INTERNAL.
+        for flag in 2..=u8::MAX {
+            let status = MessagePrefix::decode([flag, 0, 0, 0, 1]).unwrap_err();
+            assert_eq!(status.code(), Code::Internal, "flag {flag}");
+            assert!(status.message().contains(&format!("flag is {flag}")));
+        }
+    }
+
+    #[test]
+    fn decoder_rules() {
+        struct Row {
+            rule: &'static str,
+            max_len: usize,
+            chunks: &'static [&'static [u8]],
+            messages: Vec<RawMessage>,
+            end: Result<(), Code>,
+        }
+        let rows = [
+            Row {
+                rule: "no bytes at all is a clean end (a call with zero messages)",
+                max_len: 16,
+                chunks: &[],
+                messages: vec![],
+                end: Ok(()),
+            },
+            Row {
+                rule: "a zero-length message is a message",
+                max_len: 16,
+                chunks: &[&[0, 0, 0, 0, 0]],
+                messages: vec![raw(false, b"")],
+                end: Ok(()),
+            },
+            Row {
+                rule: "the flag is passed through for the codec to check",
+                max_len: 16,
+                chunks: &[&[1, 0, 0, 0, 2, 7, 8]],
+                messages: vec![raw(true, &[7, 8])],
+                end: Ok(()),
+            },
+            Row {
+                rule: "one DATA payload may hold several messages",
+                max_len: 16,
+                chunks: &[&[0, 0, 0, 0, 1, b'a', 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, b'b']],
+                messages: vec![raw(false, b"a"), raw(false, b""), raw(false, b"b")],
+                end: Ok(()),
+            },
+            Row {
+                rule: "empty DATA payloads change nothing",
+                max_len: 16,
+                chunks: &[&[], &[0, 0, 0], &[], &[0, 1, b'z'], &[]],
+                messages: vec![raw(false, b"z")],
+                end: Ok(()),
+            },
+            Row {
+                rule: "a message exactly at the limit is accepted",
+                max_len: 3,
+                chunks: &[&[0, 0, 0, 0, 3, 1, 2, 3]],
+                messages: vec![raw(false, &[1, 2, 3])],
+                end: Ok(()),
+            },
+            Row {
+                rule: "length over the limit: RESOURCE_EXHAUSTED before any body byte",
+                max_len: 3,
+                chunks: &[&[0, 0, 0, 0, 4]],
+                messages: vec![],
+                end: Err(Code::ResourceExhausted),
+            },
+            Row {
+                rule: "messages before an oversize one are still delivered",
+                max_len: 3,
+                chunks: &[&[0, 0, 0, 0, 1, 9, 0, 0, 0, 0, 4, 1, 2, 3, 4]],
+                messages: vec![raw(false, &[9])],
+                end: Err(Code::ResourceExhausted),
+            },
+            Row {
+                rule: "flag neither 0 nor 1: INTERNAL",
+                max_len: 16,
+                chunks: &[&[2, 0, 0, 0, 0]],
+                messages: vec![],
+                end: Err(Code::Internal),
+            },
+            Row {
+                rule: "END_STREAM inside a prefix: INTERNAL (truncated)",
+                max_len: 16,
+                chunks: &[&[0, 0, 0]],
+                messages: vec![],
+                end: Err(Code::Internal),
+            },
+            Row {
+                rule: "END_STREAM inside a body: INTERNAL (truncated)",
+                max_len: 16,
+                chunks: &[&[0, 0, 0, 0, 3, 1, 2]],
+                messages: vec![],
+                end: Err(Code::Internal),
+            },
+            Row {
+                rule: "END_STREAM right after a prefix announcing bytes: INTERNAL",
+                max_len: 16,
+                chunks: &[&[0, 0, 0, 0, 1, b'x', 0, 0, 0, 0, 1]],
+                messages: vec![raw(false, b"x")],
+                end: Err(Code::Internal),
+            },
+        ];
+        for row in rows {
+            let (messages, end) = decode_chunks(row.max_len, row.chunks);
+            assert_eq!(messages, row.messages, "{}", row.rule);
+            assert_eq!(end.map_err(|s| s.code()), row.end, "{}", row.rule);
+        }
+    }
+
+    #[test]
+    fn error_messages_name_the_numbers() {
+        let mut decoder = MessageDecoder::new(10);
+        decoder.push(Bytes::from_static(&[0, 0, 0, 0, 11]));
+        let status = decoder.next_message().unwrap_err();
+        assert_eq!(
+            status.message(),
+            "message of 11 bytes exceeds the receive limit of 10 bytes"
+        );
+
+        let mut decoder = MessageDecoder::new(10);
+        decoder.push(Bytes::from_static(&[0, 0, 0, 0, 3, 1]));
+        assert_eq!(decoder.next_message().unwrap(), None);
+        let status = decoder.finish().unwrap_err();
+        assert!(
+            status.message().starts_with("truncated message"),
+            "{status}"
+        );
+        assert!(status.message().contains("1 of 3"), "{status}");
+    }
+
+    #[test]
+    fn errors_are_sticky() {
+        // The offending prefix stays buffered, so asking again repeats the error
+        // instead of reading body bytes as if they were a new prefix.
+        let mut decoder = MessageDecoder::new(4);
+        decoder.push(Bytes::from_static(&[0, 0, 0, 0, 5, 1, 1, 1, 1, 1]));
+        for _ in 0..3 {
+            let status = decoder.next_message().unwrap_err();
+            assert_eq!(status.code(), Code::ResourceExhausted);
+        }
+    }
+
+    #[test]
+    fn four_gib_claim_allocates_nothing() {
+        // A peer claims u32::MAX bytes (4 GiB - 1) and sends 3 of them.
+        let claim: &[u8] = &[0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3];
+
+        // Default limit: refused as soon as the prefix is complete.
+        let mut decoder = MessageDecoder::new(DEFAULT_MAX_MESSAGE_SIZE);
+        decoder.push(Bytes::from_static(claim));
+        let status = decoder.next_message().unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(
+            decoder.buffered,
+            claim.len(),
+            "nothing beyond what was pushed"
+        );
+
+        // Even a decoder told to accept anything holds only what was pushed while it
+        // waits: the body is gathered when complete, never reserved from the claim.
+        let mut decoder = MessageDecoder::new(usize::MAX);
+        decoder.push(Bytes::from_static(claim));
+        assert_eq!(decoder.next_message().unwrap(), None);
+        assert_eq!(
+            decoder.state,
+            State::Body {
+                compressed: false,
+                len: 0xffff_ffff
+            }
+        );
+        assert_eq!(decoder.buffered, 3);
+        assert_eq!(decoder.chunks.len(), 1);
+        assert_eq!(
+            decoder.chunks[0].as_ptr(),
+            claim[PREFIX_LEN..].as_ptr(),
+            "the pushed static bytes are held by reference, not copied"
+        );
+    }
+
+    /// Two messages of different shapes; the second one compressed.
+    fn two_messages() -> (Vec<u8>, Vec<RawMessage>) {
+        let first: Vec<u8> = (0..=40).collect();
+        let second = b"second".to_vec();
+        let mut stream = frame(false, &first);
+        stream.extend(frame(true, &second));
+        (stream, vec![raw(false, &first), raw(true, &second)])
+    }
+
+    #[test]
+    fn split_at_every_offset() {
+        let (stream, expected) = two_messages();
+        for at in 0..=stream.len() {
+            let (a, b) = stream.split_at(at);
+            let (messages, end) = decode_chunks(1024, &[a, b]);
+            assert_eq!(messages, expected, "split at {at}");
+            assert!(end.is_ok(), "split at {at}: {end:?}");
+        }
+    }
+
+    #[test]
+    fn split_at_every_pair_of_offsets() {
+        let (stream, expected) = two_messages();
+        for i in 0..=stream.len() {
+            for j in i..=stream.len() {
+                let chunks = [&stream[..i], &stream[i..j], &stream[j..]];
+                let (messages, end) = decode_chunks(1024, &chunks);
+                assert_eq!(messages, expected, "split at {i} and {j}");
+                assert!(end.is_ok(), "split at {i} and {j}: {end:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn split_one_byte_per_push() {
+        let (stream, expected) = two_messages();
+        let chunks: Vec<&[u8]> = stream.chunks(1).collect();
+        let (messages, end) = decode_chunks(1024, &chunks);
+        assert_eq!(messages, expected);
+        assert!(end.is_ok());
+    }
+
+    #[test]
+    fn truncation_at_every_offset() {
+        // Every strict prefix of a valid stream ends in INTERNAL, except the ones
+        // that stop exactly on a message boundary.
+        let (stream, _) = two_messages();
+        let boundaries = [0, PREFIX_LEN + 41, stream.len()];
+        for at in 0..=stream.len() {
+            let (_, end) = decode_chunks(1024, &[&stream[..at]]);
+            if boundaries.contains(&at) {
+                assert!(end.is_ok(), "cut at {at}");
+            } else {
+                assert_eq!(end.unwrap_err().code(), Code::Internal, "cut at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn message_inside_one_payload_is_not_copied() {
+        let (stream, _) = two_messages();
+        let payload = Bytes::from(stream);
+        let mut decoder = MessageDecoder::new(1024);
+        decoder.push(payload.clone());
+        let first = decoder.next_message().unwrap().unwrap();
+        let second = decoder.next_message().unwrap().unwrap();
+        assert_eq!(first.data.as_ptr(), payload[PREFIX_LEN..].as_ptr());
+        assert_eq!(
+            second.data.as_ptr(),
+            payload[2 * PREFIX_LEN + first.data.len()..].as_ptr()
+        );
+        assert!(decoder.is_empty());
+    }
+
+    #[test]
+    fn is_empty_tracks_partial_input() {
+        let mut decoder = MessageDecoder::new(16);
+        assert!(decoder.is_empty());
+        decoder.push(Bytes::from_static(&[0, 0, 0, 0, 1]));
+        assert!(!decoder.is_empty());
+        assert_eq!(decoder.next_message().unwrap(), None);
+        assert!(!decoder.is_empty(), "in a body, waiting for 1 byte");
+        decoder.push(Bytes::from_static(b"k"));
+        assert_eq!(decoder.next_message().unwrap(), Some(raw(false, b"k")));
+        assert!(decoder.is_empty());
+        assert!(decoder.finish().is_ok());
+    }
+}

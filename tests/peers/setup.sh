@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the real peers the interop tests talk to, only when they are missing:
+#   - grpc-go and its code generators from Debian's packages (GOPATH mode, no module proxy);
+#   - protoc from Debian (only to prove the plugin works under a real protoc);
+#   - h2load (nghttp2-client) for the benchmark harness's smoke run;
+#   - Python grpcio (+ grpcio-tools, prometheus_client) from PyPI in target/venv.
+# Safe to run again: each step checks first.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+debs=(golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
+      protoc-gen-go protoc-gen-go-grpc protobuf-compiler grpc-proto nghttp2-client)
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+venv=target/venv
+pkgs=(grpcio grpcio-tools protobuf prometheus_client)
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setup: creating $venv"
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c "import grpc, grpc_tools, prometheus_client" 2>/dev/null; then
+  echo "setup: installing ${pkgs[*]} into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "${pkgs[@]}"
+fi
+echo "setup: peers ready (go: $(go version | cut -d' ' -f3), grpcio: $("$venv/bin/python" -c 'import grpc; print(grpc.__version__)'))"

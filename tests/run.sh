@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command: installs the real peers when missing (Debian's grpc-go and protoc, grpcio
+# from PyPI into target/venv), then runs every test of the workspace, interop included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tests/peers/setup.sh
+
+# Style gates first: they are cheap and fail fast.
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+cargo test --workspace --all-targets
+# Doc tests (not part of --all-targets).
+cargo test --workspace --doc
