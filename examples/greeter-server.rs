@@ -1,0 +1,122 @@
+//! bare-grpc's side of the benchmark (`bench/run`, `docs/performance.md`): the standard
+//! helloworld `Greeter` plus the bench contract, served on loopback h2c.
+//!
+//! ```text
+//! cargo run --release --example greeter-server -- --port 50051 --threads 1
+//! ```
+//!
+//! | `:path`                      | kind             | answer                                |
+//! |------------------------------|------------------|---------------------------------------|
+//! | `/helloworld.Greeter/SayHello` | unary          | `HelloReply { "Hello " + name }`      |
+//! | `/bench.Stream/Pump`         | server streaming | `count` Chunks of `size` bytes        |
+//! | `/bench.Collect/Drain`       | client streaming | `Summary` of what it read             |
+//! | `/bench.Echo/PingPong`       | bidi             | each Chunk back, one for one          |
+//! | `/bench.Echo/Echo`           | unary            | the Chunk back                        |
+//!
+//! Why it looks like this: it is the program a user would write from the README, with
+//! nothing tuned, so that the figures say what the runtime costs out of the box. The
+//! tonic, grpc-go and raw-h2 peers in `bench/` implement the same table.
+//! `--threads` sets the tokio worker count (default 1), as the peers' flag does.
+
+use bare_grpc::{Request, Response, ResponseSink, Server, Status, Streaming};
+use pb::bench::collect_grpc::{Collect, CollectServer};
+use pb::bench::echo_grpc::{Echo, EchoServer};
+use pb::bench::stream_grpc::{Stream, StreamServer};
+use pb::bench::{Chunk, PumpRequest, Summary};
+use pb::helloworld::greeter_grpc::{Greeter, GreeterServer};
+use pb::helloworld::{HelloReply, HelloRequest};
+
+/// The generated messages and services of `proto/helloworld.proto` and `proto/bench.proto`.
+#[allow(missing_docs, dead_code, clippy::all)]
+mod pb {
+    /// `package helloworld;`
+    pub mod helloworld {
+        include!(concat!(env!("OUT_DIR"), "/helloworld.rs"));
+    }
+    /// `package bench;`
+    pub mod bench {
+        include!(concat!(env!("OUT_DIR"), "/bench.rs"));
+    }
+}
+
+/// Every service of the table above, on one stateless value.
+struct Bench;
+
+impl Greeter for Bench {
+    async fn say_hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+        let message = format!("Hello {}", request.into_inner().name);
+        Ok(Response::new(HelloReply { message }))
+    }
+}
+
+impl Stream for Bench {
+    async fn pump(&self, request: Request<PumpRequest>, mut sink: ResponseSink<Chunk>) -> Result<(), Status> {
+        let PumpRequest { count, size } = request.into_inner();
+        let chunk = Chunk { data: vec![b'x'; size as usize] };
+        for _ in 0..count {
+            sink.send(chunk.clone()).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Collect for Bench {
+    async fn drain(&self, request: Request<Streaming<Chunk>>) -> Result<Response<Summary>, Status> {
+        let mut inbound = request.into_inner();
+        let mut summary = Summary::default();
+        while let Some(chunk) = inbound.message().await? {
+            summary.count += 1;
+            summary.bytes += chunk.data.len() as u64;
+        }
+        Ok(Response::new(summary))
+    }
+}
+
+impl Echo for Bench {
+    async fn ping_pong(&self, request: Request<Streaming<Chunk>>, mut sink: ResponseSink<Chunk>) -> Result<(), Status> {
+        let mut inbound = request.into_inner();
+        while let Some(chunk) = inbound.message().await? {
+            sink.send(chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn echo(&self, request: Request<Chunk>) -> Result<Response<Chunk>, Status> {
+        Ok(Response::new(request.into_inner()))
+    }
+}
+
+/// `--name N` from the command line, or `default`; exits with a usage line when N is no number.
+fn flag(args: &[String], name: &str, default: usize) -> usize {
+    match args.iter().position(|a| a == name) {
+        None => default,
+        Some(i) => match args.get(i + 1).and_then(|v| v.parse().ok()) {
+            Some(value) => value,
+            None => {
+                eprintln!("usage: greeter-server --port N --threads T ({name} wants a number)");
+                std::process::exit(2);
+            }
+        },
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let port = flag(&args, "--port", 50051) as u16;
+    let threads = flag(&args, "--threads", 1).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        Server::builder()
+            .add_service(GreeterServer::new(Bench))
+            .add_service(StreamServer::new(Bench))
+            .add_service(CollectServer::new(Bench))
+            .add_service(EchoServer::new(Bench))
+            .build()
+            .serve(listener)
+            .await
+    })
+}
