@@ -43,16 +43,25 @@ mod pb {
 struct Bench;
 
 impl Greeter for Bench {
-    async fn say_hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+    async fn say_hello(
+        &self,
+        request: Request<HelloRequest>,
+    ) -> Result<Response<HelloReply>, Status> {
         let message = format!("Hello {}", request.into_inner().name);
         Ok(Response::new(HelloReply { message }))
     }
 }
 
 impl Stream for Bench {
-    async fn pump(&self, request: Request<PumpRequest>, mut sink: ResponseSink<Chunk>) -> Result<(), Status> {
+    async fn pump(
+        &self,
+        request: Request<PumpRequest>,
+        mut sink: ResponseSink<Chunk>,
+    ) -> Result<(), Status> {
         let PumpRequest { count, size } = request.into_inner();
-        let chunk = Chunk { data: vec![b'x'; size as usize] };
+        let chunk = Chunk {
+            data: vec![b'x'; size as usize],
+        };
         for _ in 0..count {
             sink.send(chunk.clone()).await?;
         }
@@ -73,7 +82,11 @@ impl Collect for Bench {
 }
 
 impl Echo for Bench {
-    async fn ping_pong(&self, request: Request<Streaming<Chunk>>, mut sink: ResponseSink<Chunk>) -> Result<(), Status> {
+    async fn ping_pong(
+        &self,
+        request: Request<Streaming<Chunk>>,
+        mut sink: ResponseSink<Chunk>,
+    ) -> Result<(), Status> {
         let mut inbound = request.into_inner();
         while let Some(chunk) = inbound.message().await? {
             sink.send(chunk).await?;

@@ -161,8 +161,12 @@ async fn demo_lines(addr: SocketAddr) -> Vec<String> {
     let channel = Channel::connect(&addr.to_string()).await.expect("connect");
     let mut lines = Vec::new();
     let mut say = |l: String| lines.push(l);
-    product_info::demo(&channel, &mut say).await.expect("ProductInfo demo");
-    order_management::demo(&channel, &mut say).await.expect("OrderManagement demo");
+    product_info::demo(&channel, &mut say)
+        .await
+        .expect("ProductInfo demo");
+    order_management::demo(&channel, &mut say)
+        .await
+        .expect("OrderManagement demo");
     lines
 }
 
@@ -174,13 +178,17 @@ async fn grpc_go_client_passes_against_our_servers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_go_client_checks_hold_against_grpc_go_itself() {
-    let go = tokio::task::spawn_blocking(GoServer::start).await.expect("start");
+    let go = tokio::task::spawn_blocking(GoServer::start)
+        .await
+        .expect("start");
     go_client_passes(go.addr).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_clients_see_the_same_from_grpc_go_as_from_us() {
-    let go = tokio::task::spawn_blocking(GoServer::start).await.expect("start");
+    let go = tokio::task::spawn_blocking(GoServer::start)
+        .await
+        .expect("start");
     let ours = our_server().await;
     let from_go = demo_lines(go.addr).await;
     let from_us = demo_lines(ours.addr).await;
@@ -192,6 +200,9 @@ async fn our_clients_see_the_same_from_grpc_go_as_from_us() {
         "<- CombinedShipment shipment-1 to Mountain View, CA (full): 102, 104, 106",
         "<- CombinedShipment shipment-2 to San Jose, CA (remainder): 103, 105",
     ] {
-        assert!(from_go.iter().any(|l| l == line), "missing {line:?} in {from_go:#?}");
+        assert!(
+            from_go.iter().any(|l| l == line),
+            "missing {line:?} in {from_go:#?}"
+        );
     }
 }

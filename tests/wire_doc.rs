@@ -80,7 +80,10 @@ fn marked_blocks(page: &str) -> BTreeMap<String, Vec<String>> {
             continue;
         };
         let fence = lines.next().expect("a fenced block after the marker");
-        assert!(fence.starts_with("```"), "marker {name} must precede a fenced block");
+        assert!(
+            fence.starts_with("```"),
+            "marker {name} must precede a fenced block"
+        );
         let body: Vec<String> = lines
             .by_ref()
             .take_while(|l| !l.starts_with("```"))
@@ -106,7 +109,11 @@ fn hex_bytes(lines: &[String]) -> Vec<u8> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `name: value` lines of a header block, as the page lists them.
@@ -209,7 +216,11 @@ async fn wire_format_page_matches_the_wire() {
     let blocks = marked_blocks(&page);
     for name in ["request-data-frame", "response-data-frame"] {
         let documented = hex_bytes(&blocks[name]);
-        assert_eq!(hex(&documented), live[name], "docs/wire-format.md block {name}");
+        assert_eq!(
+            hex(&documented),
+            live[name],
+            "docs/wire-format.md block {name}"
+        );
     }
     for name in ["response-headers", "response-trailers"] {
         let documented: Vec<String> = blocks[name]
@@ -217,6 +228,10 @@ async fn wire_format_page_matches_the_wire() {
             .map(|l| l.trim().to_owned())
             .filter(|l| !l.is_empty())
             .collect();
-        assert_eq!(documented.join("\n"), live[name], "docs/wire-format.md block {name}");
+        assert_eq!(
+            documented.join("\n"),
+            live[name],
+            "docs/wire-format.md block {name}"
+        );
     }
 }

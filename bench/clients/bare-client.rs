@@ -1,0 +1,165 @@
+//! bare-grpc's client for the client-side figures of the benchmark (`bench/run`,
+//! `docs/performance.md`), against bare-grpc's server (`examples/greeter-server.rs`).
+//!
+//! ```text
+//! cargo run --release --example bench-client -- SCENARIO --port N [--count N] [--size BYTES]
+//! ```
+//!
+//! | scenario        | what one run does                                          |
+//! |-----------------|------------------------------------------------------------|
+//! | `check`         | one call of each RPC, answers compared with what was sent  |
+//! | `server-stream` | one Pump call of `count` chunks of `size` bytes            |
+//! | `client-stream` | one Drain call fed `count` chunks of `size` bytes          |
+//! | `pingpong`      | one PingPong call, `count` sequential round trips          |
+//! | `big-down`      | = server-stream, meant with size 1 MiB                     |
+//! | `big-up`        | = client-stream, meant with size 1 MiB                     |
+//!
+//! It prints one line, `RESULT scenario=.. count=.. bytes=.. secs=..`, the same line as
+//! tonic's twin in `bench/tonic-peer/src/bin/tonic-client.rs`: the two programs make the
+//! same calls in the same order, so the figures compare the runtimes and nothing else.
+//! The time runs from just after the connection is up to the end of the last call.
+//! Exits 1 with the status on stderr when a call fails or an answer is wrong.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bare_grpc::{Channel, Request, Status};
+use pb::bench::collect_grpc::CollectClient;
+use pb::bench::echo_grpc::EchoClient;
+use pb::bench::stream_grpc::StreamClient;
+use pb::bench::{Chunk, PumpRequest};
+use pb::helloworld::HelloRequest;
+use pb::helloworld::greeter_grpc::GreeterClient;
+
+/// The generated messages and clients of `proto/helloworld.proto` and `proto/bench.proto`.
+#[allow(missing_docs, dead_code, clippy::all)]
+mod pb {
+    /// `package helloworld;`
+    pub mod helloworld {
+        include!(concat!(env!("OUT_DIR"), "/helloworld.rs"));
+    }
+    /// `package bench;`
+    pub mod bench {
+        include!(concat!(env!("OUT_DIR"), "/bench.rs"));
+    }
+}
+
+/// `count` clones of one message, produced on demand: the request stream of Drain.
+struct Repeat<T> {
+    item: T,
+    left: u64,
+}
+
+impl<T: Clone + Unpin> futures_core::Stream for Repeat<T> {
+    type Item = T;
+    fn poll_next(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        if this.left == 0 {
+            return Poll::Ready(None);
+        }
+        this.left -= 1;
+        Poll::Ready(Some(this.item.clone()))
+    }
+}
+
+/// `--name N` from the command line, or `default`.
+fn flag(args: &[String], name: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().unwrap_or_else(|_| fail(format!("{name} wants a number, got {v}"))))
+        .unwrap_or(default)
+}
+
+fn fail(why: impl std::fmt::Display) -> ! {
+    eprintln!("bench-client: {why}");
+    std::process::exit(1)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let scenario = args.get(1).cloned().unwrap_or_default();
+    let port = flag(&args, "--port", 50051);
+    let count = flag(&args, "--count", 1000);
+    let size = flag(&args, "--size", 16) as usize;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(flag(&args, "--threads", 1) as usize)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(e));
+    let outcome = runtime.block_on(async move {
+        let channel = Channel::connect(&format!("127.0.0.1:{port}")).await?;
+        let start = Instant::now();
+        let (count, bytes) = match scenario.as_str() {
+            "check" => check(channel).await?,
+            "server-stream" | "big-down" => server_stream(channel, count, size).await?,
+            "client-stream" | "big-up" => client_stream(channel, count, size).await?,
+            "pingpong" => pingpong(channel, count, size).await?,
+            other => fail(format!("unknown scenario {other:?}")),
+        };
+        let secs = start.elapsed().as_secs_f64();
+        println!("RESULT scenario={scenario} count={count} bytes={bytes} secs={secs:.6}");
+        Ok::<(), Status>(())
+    });
+    if let Err(status) = outcome {
+        fail(status);
+    }
+}
+
+/// INTERNAL with `what` unless `ok`: a wrong answer fails the run like a failed call.
+fn expect(ok: bool, what: &str) -> Result<(), Status> {
+    if ok { Ok(()) } else { Err(Status::internal(format!("check failed: {what}"))) }
+}
+
+async fn check(channel: Channel) -> Result<(u64, u64), Status> {
+    let reply = GreeterClient::new(channel.clone())
+        .say_hello(HelloRequest { name: "world".into() })
+        .await?
+        .into_inner();
+    expect(reply.message == "Hello world", "SayHello answer")?;
+    let (n, b) = server_stream(channel.clone(), 3, 16).await?;
+    expect((n, b) == (3, 48), "Pump count")?;
+    let (n, b) = client_stream(channel.clone(), 3, 16).await?;
+    expect((n, b) == (3, 48), "Drain summary")?;
+    let (n, _) = pingpong(channel.clone(), 3, 16).await?;
+    expect(n == 3, "PingPong round trips")?;
+    let chunk = Chunk { data: b"echo".to_vec() };
+    let back = EchoClient::new(channel).echo(chunk.clone()).await?.into_inner();
+    expect(back == chunk, "Echo answer")?;
+    Ok((5, 0))
+}
+
+async fn server_stream(channel: Channel, count: u64, size: usize) -> Result<(u64, u64), Status> {
+    let request = PumpRequest { count: count as u32, size: size as u32 };
+    let mut inbound = StreamClient::new(channel).pump(request).await?;
+    let (mut n, mut bytes) = (0u64, 0u64);
+    while let Some(chunk) = inbound.message().await? {
+        n += 1;
+        bytes += chunk.data.len() as u64;
+    }
+    expect(n == count && bytes == count * size as u64, "Pump delivered every chunk")?;
+    Ok((n, bytes))
+}
+
+async fn client_stream(channel: Channel, count: u64, size: usize) -> Result<(u64, u64), Status> {
+    let chunks = Repeat { item: Chunk { data: vec![b'x'; size] }, left: count };
+    let summary = CollectClient::new(channel).drain(Request::new(chunks)).await?.into_inner();
+    expect(summary.count == count, "Drain counted every chunk")?;
+    Ok((summary.count, summary.bytes))
+}
+
+async fn pingpong(channel: Channel, count: u64, size: usize) -> Result<(u64, u64), Status> {
+    let chunk = Chunk { data: vec![b'x'; size] };
+    let (mut outbound, mut inbound) = EchoClient::new(channel).ping_pong(()).await?;
+    let mut n = 0u64;
+    while n < count {
+        outbound.send(chunk.clone()).await?;
+        let back = inbound.message().await?;
+        expect(back.is_some_and(|c| c.data.len() == size), "PingPong echo")?;
+        n += 1;
+    }
+    outbound.finish();
+    expect(inbound.message().await?.is_none(), "PingPong ends after half-close")?;
+    Ok((n, n * size as u64))
+}
