@@ -78,8 +78,11 @@ def parse_h2load(out_path, log_path, meta):
         problems.append(f"{done} done, {succeeded} succeeded, {failed} failed, {errored} errored")
     if int(status.group(1)) != succeeded:
         problems.append(f"{status.group(1)} 2xx of {succeeded}")
-    if expected and record["data_bytes"] != expected * done:
-        problems.append(f"{record['data_bytes']} DATA bytes, expected {expected} x {done}")
+    # With --warm-up-time, h2load counts the warm-up's bytes in `traffic` but not its requests
+    # in `done`: every answer is still exactly `expected` bytes, and there are at least `done`.
+    answers, rest = divmod(data_bytes, expected) if expected else (done, 0)
+    if rest or answers < done or (not meta.get("warm_up") and answers != done):
+        problems.append(f"{data_bytes} DATA bytes for {done} requests of {expected} bytes each")
     if log_path and log_path != "-":
         lat = sorted(int(line.split("\t")[2]) for line in open(log_path) if line.count("\t") >= 2)
         record.update(p50_us=percentile(lat, 50), p99_us=percentile(lat, 99))
@@ -167,7 +170,8 @@ def render(results_path, out_path):
     meta = next((r for r in records if r.get("kind") == "meta"), {})
     lines = [BEGIN, ""]
     say = lines.append
-    say(f"## Results of {meta.get('date', '?')} ({meta.get('mode', '?')} run)")
+    say(f"## Results of {meta.get('date', '?')} ({meta.get('mode', '?')} run, "
+        f"bare-grpc at `{meta.get('revision', '?')}`)")
     say("")
     say(f"Machine: {meta.get('nproc', '?')} cores, `{meta.get('cpu', '?')}`, "
         f"{meta.get('kernel', '?')}; rustc {meta.get('rustc', '?')}, {meta.get('go', '?')}, "
@@ -234,6 +238,15 @@ def render(results_path, out_path):
     say("|---|---|---|---|---|")
     lines.extend(rows)
     say("")
+
+    checks = runs(records, kind="check")
+    if checks:
+        bad = [c for c in checks if not c.get("ok")]
+        say(f"Correctness first: each client's `check` (one call of every RPC, answers compared) "
+            f"against each server: {len(checks) - len(bad)} passed, {len(bad)} failed.")
+        for c in bad:
+            say(f"- {c.get('client')} client → {c.get('server')} server: `{c.get('error', '?')}`")
+        say("")
 
     # --- unary -------------------------------------------------------------------------------
     say("### Unary `helloworld.Greeter/SayHello` under h2load")

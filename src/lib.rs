@@ -21,6 +21,7 @@
 //! | transport | `transport` | the h2 connection: accept loop, settings, graceful shutdown |
 //! | server | [`server`] | `:path` routing through dispatch tables, the four call kinds |
 //! | client | [`client`] | `Channel` and the four call kinds from the caller's side |
+//! | interceptors | [`interceptor`] | hooks around every call, both sides; bearer-token auth |
 //!
 //! ## Reading order
 //!
@@ -33,6 +34,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// Generated code names `::bare_grpc::codegen::*`; this alias lets the services generated into
+// the library itself (`services`) resolve that path too.
+extern crate self as bare_grpc;
+
 mod base64;
 pub mod call;
 pub mod client;
@@ -40,8 +45,10 @@ pub mod codec;
 pub mod codegen;
 pub mod compression;
 pub mod headers;
+pub mod interceptor;
 pub mod metadata;
 pub mod server;
+pub mod services;
 pub mod status;
 pub mod streaming;
 pub mod timeout;

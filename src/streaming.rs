@@ -53,7 +53,12 @@
 //! lacks grpc-status; like grpc-go we call it UNKNOWN, and a body that ends with no trailers at
 //! all INTERNAL ("server closed the stream without sending trailers").
 //!
-//! What it does not do: it never sends anything but a reset, and it never retries. Messages
+//! Interceptors (see `interceptor`) see every message as it is decoded: as a request message on
+//! the server, as a response message on the client. On the client, once the caller holds the
+//! stream of a server-streaming or bidi call, this type also reports the call's end to them.
+//!
+//! What it does not do: it never sends anything but a reset, and it never retries (the retry
+//! policy in `client::retry` asks [`Streaming::response_started`] whether it still may). Messages
 //! over the receive limit end the call with RESOURCE_EXHAUSTED (never OUT_OF_RANGE).
 //!
 //! Links: PROTOCOL-HTTP2 <https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>,
@@ -75,6 +80,7 @@ use tokio::time::{Instant, Sleep};
 use crate::codec::decode_message;
 use crate::compression::Encoding;
 use crate::headers::{CONTENT_TYPE, GRPC_ENCODING, GRPC_STATUS, is_grpc_content_type};
+use crate::interceptor::CallHooks;
 use crate::metadata::Metadata;
 use crate::status::{Code, Status};
 use crate::wire::{MessageDecoder, RawMessage};
@@ -125,6 +131,12 @@ pub struct Streaming<T> {
     end: Option<Result<(), Status>>,
     /// Set once the `Stream` impl has yielded its terminal item.
     stream_done: bool,
+    /// Client: response HEADERS other than trailers-only arrived (the call is committed).
+    response_started: bool,
+    /// The call's interceptors, shown each message decoded.
+    hooks: Option<Arc<CallHooks>>,
+    /// Whether this half reports the call's end to `hooks` (client server-streaming and bidi).
+    hooks_end: bool,
     /// The message type: produced, never stored.
     _message: PhantomData<fn() -> T>,
 }
@@ -153,8 +165,33 @@ enum State {
 impl<T> Streaming<T> {
     /// The server-side inbound half: request messages from `body`, decoded with the call's
     /// `grpc-encoding` and receive limit.
-    pub(crate) fn server(body: RecvStream, encoding: Encoding, max_len: usize) -> Self {
-        Self::new(State::Body(body), encoding, max_len, None)
+    pub(crate) fn server(
+        body: RecvStream,
+        encoding: Encoding,
+        max_len: usize,
+        hooks: Option<Arc<CallHooks>>,
+    ) -> Self {
+        let mut streaming = Self::new(State::Body(body), encoding, max_len, None);
+        streaming.hooks = hooks;
+        streaming
+    }
+
+    /// Client: shows each response message to `hooks` and, when `report_end`, the call's end
+    /// (for a call whose stream the caller holds).
+    pub(crate) fn observe(&mut self, hooks: Option<Arc<CallHooks>>, report_end: bool) {
+        self.hooks = hooks;
+        self.hooks_end = report_end && self.hooks.is_some();
+        if self.hooks_end {
+            if let (Some(hooks), Some(end)) = (&self.hooks, &self.end) {
+                hooks.end_with(end);
+            }
+        }
+    }
+
+    /// Client: did response HEADERS (not a trailers-only answer) arrive? From then on the call
+    /// is committed: gRFC A6 allows no retry.
+    pub(crate) fn response_started(&self) -> bool {
+        self.response_started
     }
 
     /// The client-side inbound half of a call whose request HEADERS are sent: it waits for
@@ -192,6 +229,9 @@ impl<T> Streaming<T> {
             trailers: None,
             end: None,
             stream_done: false,
+            response_started: false,
+            hooks: None,
+            hooks_end: false,
             _message: PhantomData,
         }
     }
@@ -234,6 +274,11 @@ impl<T> Streaming<T> {
 
     /// Records the end of the call and releases the stream handles.
     fn finish(&mut self, end: Result<(), Status>) {
+        if self.hooks_end && self.end.is_none() {
+            if let Some(hooks) = &self.hooks {
+                hooks.end_with(&end);
+            }
+        }
         self.state = State::Done;
         if let Some(client) = &mut self.client {
             client.deadline = None;
@@ -371,6 +416,7 @@ impl<T> Streaming<T> {
             // 200 with a gRPC content-type, END_STREAM, and no grpc-status.
             self.on_trailers(&HeaderMap::new());
         } else {
+            self.response_started = true;
             self.state = State::Body(body);
         }
     }
@@ -409,7 +455,7 @@ impl<T> Streaming<T> {
     }
 }
 
-impl<T: prost::Message + Default> Streaming<T> {
+impl<T: prost::Message + Default + 'static> Streaming<T> {
     /// The next message: `Ok(Some(msg))`; `Ok(None)` once the peer has half-closed cleanly
     /// (on the client: the trailers said OK); `Err(status)` when the call failed. After the
     /// end, further calls return the same outcome again.
@@ -433,14 +479,24 @@ impl<T: prost::Message + Default> Streaming<T> {
                 return Poll::Ready(Err(self.fail_and_reset(status, h2::Reason::CANCEL)));
             }
         }
+        let wire_len = raw.data.len();
         match decode_message(raw, self.encoding, self.max_len) {
-            Ok(message) => Poll::Ready(Ok(Some(message))),
+            Ok(message) => {
+                if let Some(hooks) = &self.hooks {
+                    if self.client.is_some() {
+                        hooks.response(&message, wire_len);
+                    } else {
+                        hooks.request(&message, wire_len);
+                    }
+                }
+                Poll::Ready(Ok(Some(message)))
+            }
             Err(status) => Poll::Ready(Err(self.fail_and_reset(status, h2::Reason::CANCEL))),
         }
     }
 }
 
-impl<T: prost::Message + Default> futures_core::Stream for Streaming<T> {
+impl<T: prost::Message + Default + 'static> futures_core::Stream for Streaming<T> {
     type Item = Result<T, Status>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -470,6 +526,11 @@ impl<T> Drop for Streaming<T> {
         if self.end.is_none() {
             if let Some(client) = &self.client {
                 reset_shared(&client.send, h2::Reason::CANCEL);
+            }
+            if self.hooks_end {
+                if let Some(hooks) = &self.hooks {
+                    hooks.end(&Status::cancelled("the caller dropped the response stream"));
+                }
             }
         }
     }

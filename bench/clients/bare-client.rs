@@ -68,7 +68,10 @@ fn flag(args: &[String], name: &str, default: u64) -> u64 {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| fail(format!("{name} wants a number, got {v}"))))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| fail(format!("{name} wants a number, got {v}")))
+        })
         .unwrap_or(default)
 }
 
@@ -109,12 +112,18 @@ fn main() {
 
 /// INTERNAL with `what` unless `ok`: a wrong answer fails the run like a failed call.
 fn expect(ok: bool, what: &str) -> Result<(), Status> {
-    if ok { Ok(()) } else { Err(Status::internal(format!("check failed: {what}"))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Status::internal(format!("check failed: {what}")))
+    }
 }
 
 async fn check(channel: Channel) -> Result<(u64, u64), Status> {
     let reply = GreeterClient::new(channel.clone())
-        .say_hello(HelloRequest { name: "world".into() })
+        .say_hello(HelloRequest {
+            name: "world".into(),
+        })
         .await?
         .into_inner();
     expect(reply.message == "Hello world", "SayHello answer")?;
@@ -124,33 +133,54 @@ async fn check(channel: Channel) -> Result<(u64, u64), Status> {
     expect((n, b) == (3, 48), "Drain summary")?;
     let (n, _) = pingpong(channel.clone(), 3, 16).await?;
     expect(n == 3, "PingPong round trips")?;
-    let chunk = Chunk { data: b"echo".to_vec() };
-    let back = EchoClient::new(channel).echo(chunk.clone()).await?.into_inner();
+    let chunk = Chunk {
+        data: b"echo".to_vec(),
+    };
+    let back = EchoClient::new(channel)
+        .echo(chunk.clone())
+        .await?
+        .into_inner();
     expect(back == chunk, "Echo answer")?;
     Ok((5, 0))
 }
 
 async fn server_stream(channel: Channel, count: u64, size: usize) -> Result<(u64, u64), Status> {
-    let request = PumpRequest { count: count as u32, size: size as u32 };
+    let request = PumpRequest {
+        count: count as u32,
+        size: size as u32,
+    };
     let mut inbound = StreamClient::new(channel).pump(request).await?;
     let (mut n, mut bytes) = (0u64, 0u64);
     while let Some(chunk) = inbound.message().await? {
         n += 1;
         bytes += chunk.data.len() as u64;
     }
-    expect(n == count && bytes == count * size as u64, "Pump delivered every chunk")?;
+    expect(
+        n == count && bytes == count * size as u64,
+        "Pump delivered every chunk",
+    )?;
     Ok((n, bytes))
 }
 
 async fn client_stream(channel: Channel, count: u64, size: usize) -> Result<(u64, u64), Status> {
-    let chunks = Repeat { item: Chunk { data: vec![b'x'; size] }, left: count };
-    let summary = CollectClient::new(channel).drain(Request::new(chunks)).await?.into_inner();
+    let chunks = Repeat {
+        item: Chunk {
+            data: vec![b'x'; size],
+        },
+        left: count,
+    };
+    let summary = CollectClient::new(channel)
+        .drain(Request::new(chunks))
+        .await?
+        .into_inner();
     expect(summary.count == count, "Drain counted every chunk")?;
     Ok((summary.count, summary.bytes))
 }
 
 async fn pingpong(channel: Channel, count: u64, size: usize) -> Result<(u64, u64), Status> {
-    let chunk = Chunk { data: vec![b'x'; size] };
+    let chunk = Chunk {
+        data: vec![b'x'; size],
+    };
     let (mut outbound, mut inbound) = EchoClient::new(channel).ping_pong(()).await?;
     let mut n = 0u64;
     while n < count {
@@ -160,6 +190,9 @@ async fn pingpong(channel: Channel, count: u64, size: usize) -> Result<(u64, u64
         n += 1;
     }
     outbound.finish();
-    expect(inbound.message().await?.is_none(), "PingPong ends after half-close")?;
+    expect(
+        inbound.message().await?.is_none(),
+        "PingPong ends after half-close",
+    )?;
     Ok((n, n * size as u64))
 }

@@ -34,30 +34,35 @@
 //! - A unary or client-streaming response must hold exactly one message: none, or a second
 //!   one, ends the call with INTERNAL (as grpc-go's "cardinality violation").
 //!
-//! What it does not do: retries, hedging, per-method service config, load balancing.
+//! Retries (when the channel has a `RetryPolicy`) wrap the attempts described above; each
+//! attempt is a fresh stream, the deadline spans them all, and interceptors see the call once.
+//!
+//! What it does not do: hedging, per-method service config, load balancing.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::Poll;
 
-use bytes::Bytes;
 use futures_core::Stream;
 use h2::client::ResponseFuture;
 use http::HeaderValue;
 use tokio::time::Instant;
 
 use super::connection::deadline_after;
-use super::sink::{RequestSink, encode_request, poll_write_shared};
+use super::retry::Retrier;
+use super::sink::{Body, RequestSink, Upload, encode_request};
 use super::{Channel, ChannelOptions};
-use crate::call::{Request, Response};
+use crate::call::{CallKind, Request, Response};
 use crate::compression::Encoding;
 use crate::headers::{
     APPLICATION_GRPC, CONTENT_TYPE, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT, TE,
     TRAILERS, USER_AGENT,
 };
+use crate::interceptor::{CallHooks, CallInfo};
 use crate::metadata::Metadata;
 use crate::status::Status;
-use crate::streaming::{SharedSend, Streaming, reset_shared, status_from_h2};
+use crate::streaming::{SharedSend, Streaming, status_from_h2};
 use crate::timeout::encode_timeout;
+use crate::wire::PREFIX_LEN;
 
 /// The resolved options of one call: the request's own settings over the channel defaults.
 #[derive(Clone, Copy, Debug)]
@@ -209,115 +214,310 @@ impl Channel {
         .await
     }
 
+    /// Starts the channel's interceptors for a call: `Ok(None)` at once when it has none.
+    fn start_hooks<T>(
+        &self,
+        kind: CallKind,
+        path: &'static str,
+        request: &mut Request<T>,
+        params: &CallParams,
+    ) -> Result<Option<Arc<CallHooks>>, Status> {
+        let deadline = params.deadline;
+        self.inner.interceptors.start(
+            || CallInfo::client(kind, path, deadline),
+            request.metadata_mut(),
+        )
+    }
+
+    /// This call's retry bookkeeping, when the channel has a policy.
+    fn retrier(&self) -> Option<Retrier> {
+        self.retry
+            .as_ref()
+            .map(|policy| Retrier::new(policy.clone()))
+    }
+
     /// Unary: one request message, one response message.
     pub async fn unary<In, Out>(
         &self,
         path: &'static str,
-        request: Request<In>,
+        mut request: Request<In>,
     ) -> Result<Response<Out>, Status>
     where
-        In: prost::Message,
-        Out: prost::Message + Default,
+        In: prost::Message + 'static,
+        Out: prost::Message + Default + 'static,
     {
-        let params = CallParams::new(&request, &self.inner.options);
-        let (metadata, message) = request.into_parts();
-        let data = encode_request(&message, params.encoding, params.max_send)?;
-        drop(message);
-        let call = self.open(path, &metadata, &params).await?;
-        let mut streaming = Streaming::<Out>::client(
-            call.streaming_response,
-            call.send.clone(),
-            params.max_recv,
-            params.deadline,
-        );
-        let mut upload = Upload::bytes(call.send, data);
-        single_response(&mut streaming, &mut upload).await
+        let mut params = CallParams::new(&request, &self.inner.options);
+        let hooks = self.start_hooks(CallKind::Unary, path, &mut request, &params)?;
+        let result = self
+            .unary_attempts(path, request, &mut params, hooks.as_ref())
+            .await;
+        if let Some(hooks) = &hooks {
+            hooks.end_with(&result);
+        }
+        result
     }
 
-    /// Server streaming: one request message, a stream of response messages. Returns once the
-    /// response HEADERS arrived, so a trailers-only failure is this call's `Err`.
-    pub async fn server_streaming<In, Out>(
+    /// The attempts of a unary call: the encoded request is kept and sent again as the retry
+    /// policy allows.
+    async fn unary_attempts<In, Out>(
         &self,
         path: &'static str,
         request: Request<In>,
-    ) -> Result<Streaming<Out>, Status>
+        params: &mut CallParams,
+        hooks: Option<&Arc<CallHooks>>,
+    ) -> Result<Response<Out>, Status>
     where
-        In: prost::Message,
-        Out: prost::Message + Default,
+        In: prost::Message + 'static,
+        Out: prost::Message + Default + 'static,
     {
-        let params = CallParams::new(&request, &self.inner.options);
         let (metadata, message) = request.into_parts();
         let data = encode_request(&message, params.encoding, params.max_send)?;
+        if let Some(hooks) = hooks {
+            hooks.request(&message, data.len() - PREFIX_LEN);
+        }
         drop(message);
-        let call = self.open(path, &metadata, &params).await?;
-        let mut streaming = Streaming::<Out>::client(
-            call.streaming_response,
-            call.send.clone(),
-            params.max_recv,
-            params.deadline,
-        );
-        let mut upload = Upload::bytes(call.send, data);
-        std::future::poll_fn(|cx| {
-            upload.poll_upload(cx)?;
-            match streaming.poll_headers(cx) {
-                Poll::Ready(Ok(())) if !upload.is_done() => Poll::Pending,
-                other => other,
+        let mut retrier = self.retrier();
+        loop {
+            let (status, committed) = match self.open(path, &metadata, params).await {
+                Err(status) => (status, false),
+                Ok(call) => {
+                    let mut streaming = Streaming::<Out>::client(
+                        call.streaming_response,
+                        call.send.clone(),
+                        params.max_recv,
+                        params.deadline,
+                    );
+                    streaming.observe(hooks.cloned(), false);
+                    let mut upload = Upload::bytes(call.send, data.clone());
+                    match single_response(&mut streaming, &mut upload).await {
+                        Ok(response) => return Ok(response),
+                        Err(status) => (status, streaming.response_started()),
+                    }
+                }
+            };
+            wait_to_retry(&mut retrier, status, committed, params).await?;
+        }
+    }
+
+    /// Server streaming: one request message, a stream of response messages. Returns once the
+    /// response HEADERS arrived, so a trailers-only failure is this call's `Err` (and, under a
+    /// retry policy, may be retried; the stream handed out is committed).
+    pub async fn server_streaming<In, Out>(
+        &self,
+        path: &'static str,
+        mut request: Request<In>,
+    ) -> Result<Streaming<Out>, Status>
+    where
+        In: prost::Message + 'static,
+        Out: prost::Message + Default + 'static,
+    {
+        let mut params = CallParams::new(&request, &self.inner.options);
+        let hooks = self.start_hooks(CallKind::ServerStreaming, path, &mut request, &params)?;
+        match self
+            .server_streaming_attempts(path, request, &mut params, hooks.as_ref())
+            .await
+        {
+            Ok(mut streaming) => {
+                // From here the stream reports the call's end, whenever the caller reaches it.
+                streaming.observe(hooks, true);
+                Ok(streaming)
             }
-        })
-        .await?;
-        Ok(streaming)
+            Err(status) => {
+                crate::interceptor::end(hooks.as_deref(), &status);
+                Err(status)
+            }
+        }
+    }
+
+    /// The attempts of a server-streaming call, up to the response HEADERS.
+    async fn server_streaming_attempts<In, Out>(
+        &self,
+        path: &'static str,
+        request: Request<In>,
+        params: &mut CallParams,
+        hooks: Option<&Arc<CallHooks>>,
+    ) -> Result<Streaming<Out>, Status>
+    where
+        In: prost::Message + 'static,
+        Out: prost::Message + Default + 'static,
+    {
+        let (metadata, message) = request.into_parts();
+        let data = encode_request(&message, params.encoding, params.max_send)?;
+        if let Some(hooks) = hooks {
+            hooks.request(&message, data.len() - PREFIX_LEN);
+        }
+        drop(message);
+        let mut retrier = self.retrier();
+        loop {
+            let (status, committed) = match self.open(path, &metadata, params).await {
+                Err(status) => (status, false),
+                Ok(call) => {
+                    let mut streaming = Streaming::<Out>::client(
+                        call.streaming_response,
+                        call.send.clone(),
+                        params.max_recv,
+                        params.deadline,
+                    );
+                    let mut upload = Upload::bytes(call.send, data.clone());
+                    let headers = std::future::poll_fn(|cx| {
+                        upload.poll_upload(cx)?;
+                        match streaming.poll_headers(cx) {
+                            Poll::Ready(Ok(())) if !upload.is_done() => Poll::Pending,
+                            other => other,
+                        }
+                    })
+                    .await;
+                    match headers {
+                        Ok(()) => return Ok(streaming),
+                        Err(status) => (status, streaming.response_started()),
+                    }
+                }
+            };
+            wait_to_retry(&mut retrier, status, committed, params).await?;
+        }
     }
 
     /// Client streaming: a stream of request messages, one response message. The request
     /// stream is read as the window allows; the call ends as soon as the response does (a
-    /// server may answer before reading everything).
+    /// server may answer before reading everything). Under a retry policy, the call is sent
+    /// again only while the messages read so far are buffered (see `retry.rs`).
     pub async fn client_streaming<In, Out, S>(
         &self,
         path: &'static str,
-        request: Request<S>,
+        mut request: Request<S>,
     ) -> Result<Response<Out>, Status>
     where
-        In: prost::Message,
-        Out: prost::Message + Default,
+        In: prost::Message + 'static,
+        Out: prost::Message + Default + 'static,
         S: Stream<Item = In> + Send + 'static,
     {
-        let params = CallParams::new(&request, &self.inner.options);
+        let mut params = CallParams::new(&request, &self.inner.options);
+        let hooks = self.start_hooks(CallKind::ClientStreaming, path, &mut request, &params)?;
+        let result = self
+            .client_streaming_attempts(path, request, &mut params, hooks.as_ref())
+            .await;
+        if let Some(hooks) = &hooks {
+            hooks.end_with(&result);
+        }
+        result
+    }
+
+    /// The attempts of a client-streaming call.
+    async fn client_streaming_attempts<In, Out, S>(
+        &self,
+        path: &'static str,
+        request: Request<S>,
+        params: &mut CallParams,
+        hooks: Option<&Arc<CallHooks>>,
+    ) -> Result<Response<Out>, Status>
+    where
+        In: prost::Message + 'static,
+        Out: prost::Message + Default + 'static,
+        S: Stream<Item = In> + Send + 'static,
+    {
         let (metadata, messages) = request.into_parts();
-        let call = self.open(path, &metadata, &params).await?;
-        let mut streaming = Streaming::<Out>::client(
-            call.streaming_response,
-            call.send.clone(),
-            params.max_recv,
-            params.deadline,
+        let mut retrier = self.retrier();
+        let buffer = retrier.as_ref().and_then(|r| r.policy().buffer_limit());
+        let mut body = Body::stream(
+            messages,
+            params.encoding,
+            params.max_send,
+            hooks.cloned(),
+            buffer,
         );
-        let mut upload = Upload::stream(call.send, messages, params);
-        single_response(&mut streaming, &mut upload).await
+        loop {
+            let (status, committed) = match self.open(path, &metadata, params).await {
+                Err(status) => (status, false),
+                Ok(call) => {
+                    let mut streaming = Streaming::<Out>::client(
+                        call.streaming_response,
+                        call.send.clone(),
+                        params.max_recv,
+                        params.deadline,
+                    );
+                    streaming.observe(hooks.cloned(), false);
+                    let mut upload = Upload::resume(call.send, body);
+                    match single_response(&mut streaming, &mut upload).await {
+                        Ok(response) => return Ok(response),
+                        Err(status) => {
+                            let committed = streaming.response_started() || !upload.replayable();
+                            body = upload.into_body();
+                            (status, committed)
+                        }
+                    }
+                }
+            };
+            wait_to_retry(&mut retrier, status, committed, params).await?;
+        }
     }
 
     /// Bidi: returns at once with the request sink and the response stream; the response
     /// HEADERS are read on the first `Streaming::message` (servers may hold them back until
-    /// they have something to say).
+    /// they have something to say). A retry policy applies only to opening the stream.
     pub async fn bidi<In, Out>(
         &self,
         path: &'static str,
-        request: Request<()>,
+        mut request: Request<()>,
     ) -> Result<(RequestSink<In>, Streaming<Out>), Status>
     where
-        In: prost::Message,
-        Out: prost::Message + Default,
+        In: prost::Message + 'static,
+        Out: prost::Message + Default + 'static,
     {
-        let params = CallParams::new(&request, &self.inner.options);
+        let mut params = CallParams::new(&request, &self.inner.options);
+        let hooks = self.start_hooks(CallKind::Bidi, path, &mut request, &params)?;
         let (metadata, ()) = request.into_parts();
-        let call = self.open(path, &metadata, &params).await?;
-        let streaming = Streaming::client(
+        let mut retrier = self.retrier();
+        let call = loop {
+            match self.open(path, &metadata, &params).await {
+                Ok(call) => break call,
+                Err(status) => {
+                    if let Err(status) =
+                        wait_to_retry(&mut retrier, status, false, &mut params).await
+                    {
+                        crate::interceptor::end(hooks.as_deref(), &status);
+                        return Err(status);
+                    }
+                }
+            }
+        };
+        let mut streaming = Streaming::client(
             call.streaming_response,
             call.send.clone(),
             params.max_recv,
             params.deadline,
         );
-        let sink = RequestSink::new(call.send, params.encoding, params.max_send, params.deadline);
+        let sink = RequestSink::new(
+            call.send,
+            params.encoding,
+            params.max_send,
+            params.deadline,
+            hooks.clone(),
+        );
+        streaming.observe(hooks, true);
         Ok((sink, streaming))
     }
+}
+
+/// After a failed attempt: waits out the back-off and returns `Ok(())` when the retry policy
+/// allows another attempt, or gives back the attempt's status when the failure is final. The
+/// next attempt's `grpc-timeout` is what is left of the call's deadline.
+async fn wait_to_retry(
+    retrier: &mut Option<Retrier>,
+    status: Status,
+    committed: bool,
+    params: &mut CallParams,
+) -> Result<(), Status> {
+    let Some(retrier) = retrier else {
+        return Err(status);
+    };
+    let Some(delay) = retrier.after_failure(&status, committed, params.deadline) else {
+        return Err(status);
+    };
+    tokio::time::sleep(delay).await;
+    if let Some(deadline) = params.deadline {
+        params.timeout = Some(deadline.saturating_duration_since(Instant::now()));
+    }
+    Ok(())
 }
 
 /// Reads the single response message of a unary or client-streaming call while `upload`
@@ -327,7 +527,7 @@ async fn single_response<Out>(
     upload: &mut Upload,
 ) -> Result<Response<Out>, Status>
 where
-    Out: prost::Message + Default,
+    Out: prost::Message + Default + 'static,
 {
     let Some(message) = next_message(streaming, upload).await? else {
         return Err(Status::internal(
@@ -350,120 +550,11 @@ async fn next_message<Out>(
     upload: &mut Upload,
 ) -> Result<Option<Out>, Status>
 where
-    Out: prost::Message + Default,
+    Out: prost::Message + Default + 'static,
 {
     std::future::poll_fn(|cx| {
         upload.poll_upload(cx)?;
         streaming.poll_message(cx)
     })
     .await
-}
-
-/// Encoded request messages, ready to send.
-type EncodedStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>;
-
-/// The request body of a call: one encoded message, or a stream of messages encoded as the
-/// window allows; always ends with END_STREAM.
-struct Upload {
-    /// Where the bytes go.
-    send: SharedSend,
-    /// Bytes not yet handed to h2.
-    pending: Bytes,
-    /// More messages to come (client streaming); `None` once exhausted.
-    source: Option<EncodedStream>,
-    /// Everything sent, END_STREAM included, or the stream failed: nothing more to do.
-    done: bool,
-}
-
-impl Upload {
-    /// An upload of one already-encoded message.
-    fn bytes(send: SharedSend, data: Bytes) -> Upload {
-        Upload {
-            send,
-            pending: data,
-            source: None,
-            done: false,
-        }
-    }
-
-    /// An upload of every message of `source`, encoded one at a time as the window allows.
-    fn stream<S, In>(send: SharedSend, source: S, params: CallParams) -> Upload
-    where
-        S: Stream<Item = In> + Send + 'static,
-        In: prost::Message,
-    {
-        let encoded = Encode {
-            inner: Box::pin(source),
-            encoding: params.encoding,
-            max_send: params.max_send,
-        };
-        Upload {
-            send,
-            pending: Bytes::new(),
-            source: Some(Box::pin(encoded)),
-            done: false,
-        }
-    }
-
-    /// Is the whole body (with END_STREAM) handed to h2, or abandoned after an error?
-    fn is_done(&self) -> bool {
-        self.done
-    }
-
-    /// Makes progress. `Err` ends the call (a message over the send limit; the stream is
-    /// reset). Transport errors are not reported here: the response side sees them with the
-    /// right code.
-    fn poll_upload(&mut self, cx: &mut Context<'_>) -> Result<(), Status> {
-        while !self.done {
-            if !self.pending.is_empty() || self.source.is_none() {
-                let end = self.source.is_none();
-                match poll_write_shared(&self.send, &mut self.pending, end, cx) {
-                    Poll::Ready(Ok(())) => self.done = end,
-                    Poll::Ready(Err(_)) => self.done = true,
-                    Poll::Pending => return Ok(()),
-                }
-                continue;
-            }
-            let Some(source) = self.source.as_mut() else {
-                continue;
-            };
-            match source.as_mut().poll_next(cx) {
-                Poll::Ready(Some(Ok(data))) => self.pending = data,
-                Poll::Ready(Some(Err(status))) => {
-                    self.done = true;
-                    reset_shared(&self.send, h2::Reason::CANCEL);
-                    return Err(status);
-                }
-                Poll::Ready(None) => self.source = None,
-                Poll::Pending => return Ok(()),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Encodes each message of a request stream, checking the send limit.
-struct Encode<S> {
-    /// The caller's messages.
-    inner: Pin<Box<S>>,
-    /// The call's grpc-encoding.
-    encoding: Encoding,
-    /// The call's send limit.
-    max_send: usize,
-}
-
-impl<S, In> Stream for Encode<S>
-where
-    S: Stream<Item = In>,
-    In: prost::Message,
-{
-    type Item = Result<Bytes, Status>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        this.inner
-            .as_mut()
-            .poll_next(cx)
-            .map(|next| next.map(|msg| encode_request(&msg, this.encoding, this.max_send)))
-    }
 }

@@ -20,7 +20,11 @@
 //! Several addresses with pick_first/round_robin become a list of subchannels behind the same
 //! `Channel` API, and TLS another `handshake` input (it is generic over the byte stream).
 //!
-//! What it does not do (yet): TLS, several addresses, load balancing, retries, keepalive pings,
+//! Interceptors (`ChannelBuilder::interceptor`, see [`crate::interceptor`]) run around every
+//! call; a [`RetryPolicy`] (`ChannelBuilder::retry`, `Channel::with_retry`, see `retry.rs`)
+//! sends failed calls again with back-off. A channel with neither pays nothing for them.
+//!
+//! What it does not do (yet): TLS, several addresses, load balancing, hedging, keepalive pings,
 //! service config.
 //!
 //! ```no_run
@@ -42,6 +46,7 @@
 
 mod calls;
 mod connection;
+mod retry;
 mod sink;
 
 use std::sync::Arc;
@@ -51,9 +56,11 @@ use http::HeaderValue;
 
 use self::connection::{BackoffConfig, Subchannel, Target};
 use crate::compression::Encoding;
+use crate::interceptor::{Chain, ChainBuilder, Interceptor};
 use crate::status::Status;
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
+pub use self::retry::RetryPolicy;
 pub use self::sink::RequestSink;
 
 /// The user-agent this library sends, after any application prefix
@@ -71,6 +78,8 @@ pub const USER_AGENT: &str = concat!("bare-grpc-rust/", env!("CARGO_PKG_VERSION"
 pub struct Channel {
     /// Shared by every clone.
     inner: Arc<ChannelInner>,
+    /// How failed calls are retried; `None`: one attempt per call.
+    retry: Option<Arc<RetryPolicy>>,
 }
 
 /// What clones of a channel share.
@@ -82,6 +91,8 @@ struct ChannelInner {
     options: Arc<ChannelOptions>,
     /// The connection.
     subchannel: Subchannel,
+    /// Run around every call; empty (and free) unless the builder added some.
+    interceptors: Chain,
 }
 
 /// Channel-wide settings, fixed at build time.
@@ -138,7 +149,23 @@ impl Channel {
         Ok(ChannelBuilder {
             target: Target::parse(addr)?,
             options: ChannelOptions::default(),
+            interceptors: ChainBuilder::default(),
+            retry: None,
         })
+    }
+
+    /// This channel (the same connection, the same interceptors) with another retry policy;
+    /// `None` turns retries off. Cheap: for a group of calls that may, or may not, be retried.
+    pub fn with_retry(&self, policy: Option<RetryPolicy>) -> Channel {
+        Channel {
+            inner: self.inner.clone(),
+            retry: policy.map(Arc::new),
+        }
+    }
+
+    /// The retry policy of this channel handle, if any.
+    pub fn retry_policy(&self) -> Option<&RetryPolicy> {
+        self.retry.as_deref()
     }
 }
 
@@ -149,6 +176,10 @@ pub struct ChannelBuilder {
     target: Target,
     /// What is being set.
     options: ChannelOptions,
+    /// The interceptors, outermost first.
+    interceptors: ChainBuilder,
+    /// The retry policy.
+    retry: Option<RetryPolicy>,
 }
 
 impl ChannelBuilder {
@@ -210,6 +241,19 @@ impl ChannelBuilder {
         self
     }
 
+    /// Adds an interceptor around every call, inside the ones added before: the first added is
+    /// the outermost (see [`crate::interceptor`] for the order of the hooks).
+    pub fn interceptor<I: Interceptor>(mut self, interceptor: I) -> Self {
+        self.interceptors.push(interceptor);
+        self
+    }
+
+    /// Retries failed calls as `policy` says (default: no retries).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
     /// A channel that connects on its first call.
     pub fn lazy(self) -> Channel {
         let options = Arc::new(self.options);
@@ -219,7 +263,9 @@ impl ChannelBuilder {
                 target: self.target,
                 options,
                 subchannel,
+                interceptors: self.interceptors.build(),
             }),
+            retry: self.retry.map(Arc::new),
         }
     }
 

@@ -24,6 +24,11 @@
 //! The four `serve_*` functions are what generated dispatch-table adapters call; each is one
 //! call kind's rule for how many messages flow which way (see the table in `server`).
 //!
+//! Interceptors (see [`crate::interceptor`]): the request message is shown to the chain once
+//! decoded, the response message once encoded, and the final status once written; a call the
+//! client cancelled ends for them as CANCELLED. With no interceptor, `head.hooks` is `None` and
+//! each of those points is a single `None` test on an otherwise unchanged path.
+//!
 //! | request | status |
 //! |---|---|
 //! | unary / server-streaming request with no message | INTERNAL |
@@ -43,6 +48,7 @@ use tokio::time::Instant;
 use crate::call::{Request, Response};
 use crate::codec::{decode_message, encode_message};
 use crate::compression::Encoding;
+use crate::interceptor::{self, CallHooks};
 use crate::server::ServerCall;
 use crate::server::head::CallHead;
 use crate::server::respond;
@@ -50,7 +56,7 @@ use crate::server::router::CallFuture;
 use crate::server::sink::{ResponseSink, SharedOutbound};
 use crate::status::{Code, Status};
 use crate::streaming::Streaming;
-use crate::wire::MessageDecoder;
+use crate::wire::{MessageDecoder, PREFIX_LEN};
 
 /// How the guarded part of a call ended.
 enum Ending<T> {
@@ -62,6 +68,11 @@ enum Ending<T> {
     ClientGone,
     /// The handler panicked.
     Panicked,
+}
+
+/// The status interceptors see for a call whose client went away (nothing is sent).
+fn client_gone() -> Status {
+    Status::cancelled("the client cancelled the call")
 }
 
 impl<T> Ending<Result<T, Status>> {
@@ -120,12 +131,13 @@ pub(crate) fn h2_error_status(error: &h2::Error) -> Status {
     }
 }
 
-/// Reads the one request message of a unary or server-streaming call, up to END_STREAM.
-/// Also says whether that message arrived compressed.
-async fn read_single<In: Message + Default>(
+/// Reads the one request message of a unary or server-streaming call, up to END_STREAM, and
+/// shows it to the interceptors. Also says whether that message arrived compressed.
+async fn read_single<In: Message + Default + 'static>(
     body: &mut h2::RecvStream,
     encoding: Encoding,
     max_len: usize,
+    hooks: Option<&CallHooks>,
 ) -> Result<(In, bool), Status> {
     let mut decoder = MessageDecoder::new(max_len);
     let mut message = None;
@@ -146,7 +158,12 @@ async fn read_single<In: Message + Default>(
     decoder.finish()?;
     let raw = message.ok_or_else(|| Status::internal("the client sent no request message"))?;
     let compressed = raw.compressed;
-    Ok((decode_message(raw, encoding, max_len)?, compressed))
+    let wire_len = raw.data.len();
+    let message = decode_message(raw, encoding, max_len)?;
+    if let Some(hooks) = hooks {
+        hooks.request(&message, wire_len);
+    }
+    Ok((message, compressed))
 }
 
 /// Encodes a single response message, checking the send limit first.
@@ -166,33 +183,43 @@ fn encode_single<Out: Message>(
     Ok(buf)
 }
 
-/// Writes the answer of a call that produces one response message (unary, client-streaming).
-fn finish_single<Out: Message>(
+/// Writes the answer of a call that produces one response message (unary, client-streaming),
+/// and tells the interceptors how it ended.
+fn finish_single<Out: Message + 'static>(
     respond: &mut h2::server::SendResponse<bytes::Bytes>,
     head: &CallHead,
     ending: Ending<Result<Response<Out>, Status>>,
 ) {
+    let hooks = head.hooks.as_deref();
     let result = match ending.into_status() {
         Some(result) => result,
-        None => return,
+        None => return interceptor::end(hooks, &client_gone()),
+    };
+    let fail = |respond: &mut h2::server::SendResponse<bytes::Bytes>, status: Status| {
+        respond::trailers_only(respond, &status, None);
+        interceptor::end(hooks, &status);
     };
     let response = match result {
         Ok(response) => response,
-        Err(status) => return respond::trailers_only(respond, &status, None),
+        Err(status) => return fail(respond, status),
     };
     let encoding = head.response_encoding(response.compression());
     let (initial, message, trailing) = response.into_parts();
     let buf = match encode_single(&message, encoding, head.max_send) {
         Ok(buf) => buf,
-        Err(status) => return respond::trailers_only(respond, &status, None),
+        Err(status) => return fail(respond, status),
     };
+    if let Some(hooks) = hooks {
+        hooks.response(&message, buf.len() - PREFIX_LEN);
+    }
     let Ok(mut stream) =
         respond.send_response(respond::response_headers(&initial, encoding), false)
     else {
-        return;
+        return interceptor::end(hooks, &client_gone());
     };
     let _ = stream.send_data(buf.freeze(), false);
     let _ = stream.send_trailers(respond::trailers(&Status::ok(), &trailing));
+    interceptor::end(hooks, &Status::ok());
 }
 
 /// Serves a unary call: one request message in, one response message out.
@@ -212,8 +239,9 @@ where
         let metadata = std::mem::take(&mut head.metadata);
         let head = &head;
         let work = async move {
+            let hooks = head.hooks.as_deref();
             let (message, compressed) =
-                read_single::<In>(&mut body, head.encoding, head.max_recv).await?;
+                read_single::<In>(&mut body, head.encoding, head.max_recv, hooks).await?;
             let mut request = Request::from_server(
                 metadata,
                 message,
@@ -246,7 +274,7 @@ where
             mut respond,
         } = call;
         let metadata = std::mem::take(&mut head.metadata);
-        let messages = Streaming::server(body, head.encoding, head.max_recv);
+        let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = Request::from_server(
             metadata,
             messages,
@@ -262,7 +290,8 @@ where
     })
 }
 
-/// Writes the status of a call whose responses went through a [`ResponseSink`].
+/// Writes the status of a call whose responses went through a [`ResponseSink`], and tells the
+/// interceptors.
 fn finish_streaming(
     outbound: &SharedOutbound,
     head: &CallHead,
@@ -271,9 +300,10 @@ fn finish_streaming(
     let status = match ending.into_status() {
         Some(Ok(())) => Status::ok(),
         Some(Err(status)) => status,
-        None => return,
+        None => return interceptor::end(head.hooks.as_deref(), &client_gone()),
     };
     outbound.finish(&status, head.response_encoding(None));
+    interceptor::end(head.hooks.as_deref(), &status);
 }
 
 /// Serves a server-streaming call: one request message in, a stream of response messages out.
@@ -295,8 +325,9 @@ where
         let sink = ResponseSink::new(outbound.clone(), &head);
         let head = &head;
         let work = async move {
+            let hooks = head.hooks.as_deref();
             let (message, compressed) =
-                read_single::<In>(&mut body, head.encoding, head.max_recv).await?;
+                read_single::<In>(&mut body, head.encoding, head.max_recv, hooks).await?;
             let mut request = Request::from_server(
                 metadata,
                 message,
@@ -331,7 +362,7 @@ where
         let metadata = std::mem::take(&mut head.metadata);
         let outbound = SharedOutbound::new(respond);
         let sink = ResponseSink::new(outbound.clone(), &head);
-        let messages = Streaming::server(body, head.encoding, head.max_recv);
+        let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = Request::from_server(
             metadata,
             messages,

@@ -18,6 +18,7 @@
 //! | `:path` unknown or malformed | trailers-only UNIMPLEMENTED (see `router`) |
 //! | `grpc-encoding` not supported | trailers-only UNIMPLEMENTED + `grpc-accept-encoding` listing ours |
 //! | `grpc-timeout` malformed | trailers-only INTERNAL |
+//! | an interceptor's `on_start` says no | trailers-only, with the interceptor's status |
 //!
 //! The HTTP-level rejects come first because a non-gRPC peer (a browser, a health checker
 //! speaking plain HTTP/2) is best told in HTTP terms; once the request is known to be gRPC, every
@@ -25,6 +26,7 @@
 //! path except the metadata map the handler receives.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,6 +35,7 @@ use tokio::time::Instant;
 
 use crate::compression::Encoding;
 use crate::headers::{self, GRPC_ENCODING, GRPC_TIMEOUT, TE, TRAILERS};
+use crate::interceptor::{CallHooks, CallInfo};
 use crate::metadata::Metadata;
 use crate::server::{ServerCall, Shared, respond};
 use crate::status::Status;
@@ -59,6 +62,8 @@ pub(crate) struct CallHead {
     pub(crate) send_compression: Option<Encoding>,
     /// The peer's address.
     pub(crate) remote_addr: Option<SocketAddr>,
+    /// The call's interceptor states; `None` when the server has no interceptor.
+    pub(crate) hooks: Option<Arc<CallHooks>>,
 }
 
 impl CallHead {
@@ -124,7 +129,7 @@ pub(crate) async fn handle_stream(
             return;
         }
     };
-    let head = match read_head(parts.headers, route.max_recv, remote_addr, shared) {
+    let mut head = match read_head(parts.headers, route.max_recv, remote_addr, shared) {
         Ok(head) => head,
         Err((status, advertise_encodings)) => {
             let extra = advertise_encodings.then_some(Encoding::accept_header());
@@ -132,6 +137,23 @@ pub(crate) async fn handle_stream(
             return;
         }
     };
+    let info = || {
+        CallInfo::server(
+            route.kind,
+            route.path,
+            route.service,
+            route.method,
+            remote_addr,
+            head.deadline,
+        )
+    };
+    match shared.interceptors.start(info, &mut head.metadata) {
+        Ok(hooks) => head.hooks = hooks,
+        Err(status) => {
+            respond::trailers_only(&mut respond, &status, None);
+            return;
+        }
+    }
     (route.call)(ServerCall {
         head,
         body,
@@ -175,5 +197,6 @@ fn read_head(
         max_send: config.max_send,
         send_compression: config.send_compression,
         remote_addr,
+        hooks: None,
     })
 }

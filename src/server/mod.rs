@@ -59,6 +59,7 @@ pub use router::{CallFuture, Route, Service};
 pub use sink::ResponseSink;
 
 use crate::compression::Encoding;
+use crate::interceptor::{Chain, ChainBuilder, Interceptor};
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// One accepted call, handed to a dispatch-table row: the parsed request headers and the two
@@ -105,10 +106,12 @@ impl Default for ServerConfig {
     }
 }
 
-/// What every connection task shares: settings and the merged dispatch table.
+/// What every connection task shares: settings, the merged dispatch table, the interceptors.
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     pub(crate) router: Router,
+    /// Run around every routed call; empty (and free) unless the builder added some.
+    pub(crate) interceptors: Chain,
 }
 
 /// Builds a [`Server`]: services, limits, HTTP/2 settings.
@@ -117,12 +120,20 @@ pub struct Builder {
     config: ServerConfig,
     router: Router,
     method_limits: Vec<(String, usize)>,
+    interceptors: ChainBuilder,
 }
 
 impl Builder {
     /// Adds a service (a generated `FooServer::new(impl)`). Its dispatch table is merged now.
     pub fn add_service<S: Service>(mut self, service: S) -> Self {
         self.router.add(service);
+        self
+    }
+
+    /// Adds an interceptor around every call, inside the ones added before: the first added is
+    /// the outermost (see [`crate::interceptor`] for the order of the hooks).
+    pub fn interceptor<I: Interceptor>(mut self, interceptor: I) -> Self {
+        self.interceptors.push(interceptor);
         self
     }
 
@@ -194,6 +205,7 @@ impl Builder {
             shared: Arc::new(Shared {
                 config: self.config,
                 router: self.router,
+                interceptors: self.interceptors.build(),
             }),
         }
     }

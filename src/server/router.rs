@@ -56,6 +56,8 @@ pub struct Route<S> {
 
 /// A merged, type-erased row: what the server looks up for each stream.
 pub(crate) struct RouteEntry {
+    /// The `:path` this row answers.
+    pub(crate) path: &'static str,
     /// Call kind, for metrics and interceptors.
     pub(crate) kind: CallKind,
     /// Service name, e.g. `ecommerce.ProductInfo`.
@@ -90,6 +92,7 @@ impl Router {
             self.routes.insert(
                 route.path,
                 RouteEntry {
+                    path: route.path,
                     kind: route.kind,
                     service: S::NAME,
                     method: route.method,

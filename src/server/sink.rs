@@ -28,6 +28,7 @@ use http::HeaderValue;
 
 use crate::codec::encode_message;
 use crate::compression::Encoding;
+use crate::interceptor::CallHooks;
 use crate::metadata::Metadata;
 use crate::server::head::CallHead;
 use crate::server::respond;
@@ -110,10 +111,12 @@ pub struct ResponseSink<T> {
     headers_sent: bool,
     initial: Metadata,
     trailing: Metadata,
+    /// The call's interceptors, shown each message sent.
+    hooks: Option<Arc<CallHooks>>,
     _message: PhantomData<fn(T)>,
 }
 
-impl<T: prost::Message> ResponseSink<T> {
+impl<T: prost::Message + 'static> ResponseSink<T> {
     pub(crate) fn new(outbound: SharedOutbound, head: &CallHead) -> ResponseSink<T> {
         ResponseSink {
             outbound,
@@ -125,6 +128,7 @@ impl<T: prost::Message> ResponseSink<T> {
             headers_sent: false,
             initial: Metadata::new(),
             trailing: Metadata::new(),
+            hooks: head.hooks.clone(),
             _message: PhantomData,
         }
     }
@@ -147,6 +151,12 @@ impl<T: prost::Message> ResponseSink<T> {
         };
         encode_message(&message, encoding, &mut self.buf)?;
         let mut data = Some(self.buf.split().freeze());
+        if let Some(hooks) = &self.hooks {
+            let wire_len = data
+                .as_ref()
+                .map_or(0, |d| d.len() - crate::wire::PREFIX_LEN);
+            hooks.response(&message, wire_len);
+        }
         poll_fn(|cx| self.poll_send(cx, &mut data)).await
     }
 

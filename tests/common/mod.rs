@@ -5,6 +5,7 @@
 //! before anyone connects, so no test sleeps waiting for it.
 #![allow(dead_code)]
 
+pub mod interop;
 #[path = "../../examples/interop/test_service.rs"]
 pub mod test_service;
 

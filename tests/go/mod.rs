@@ -21,11 +21,10 @@
 //! the test binary exits (one server serves every case of the binary).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{ChildStdin, Command, Stdio};
-use std::sync::{OnceLock, mpsc};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::common;
@@ -33,9 +32,6 @@ use crate::common;
 /// Bound on `tests/go/build.sh`. A cold build compiles grpc-go from source (about 15 s
 /// on an idle 2-core machine, longer while cargo builds beside it); a warm one, a second.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Bound on the Go server printing its `listening on` line.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The two Go programs, built.
 pub struct Binaries {
@@ -76,53 +72,13 @@ pub fn binaries() -> &'static Binaries {
     })
 }
 
-/// The running grpc-go server: its address, and the pipe whose closing stops it.
-struct GoServer {
-    addr: SocketAddr,
-    _stdin: ChildStdin,
-}
-
 /// Starts the grpc-go interop server once per test binary on a free loopback port and
 /// returns its address. It stops when the test binary exits (its stdin closes).
 pub fn go_server() -> SocketAddr {
-    static SERVER: OnceLock<GoServer> = OnceLock::new();
-    SERVER
-        .get_or_init(|| {
-            let server = &binaries().server;
-            let mut child = Command::new(server)
-                .args(["--port", "0", "--stop_on_stdin_eof"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
-            let stdin = child.stdin.take().expect("piped stdin");
-            let stdout = child.stdout.take().expect("piped stdout");
-
-            // Read the first line on a thread so the wait has a bound; then keep draining
-            // stdout so the server never blocks on a full pipe.
-            let (line_tx, line_rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                let mut lines = BufReader::new(stdout).lines();
-                let _ = line_tx.send(lines.next());
-                for _ in lines {}
-            });
-            let line = match line_rx.recv_timeout(START_TIMEOUT) {
-                Ok(Some(Ok(line))) => line,
-                other => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("{} did not report its port: {other:?}", server.display());
-                }
-            };
-            let port: u16 = line
-                .strip_prefix("listening on ")
-                .and_then(|port| port.trim().parse().ok())
-                .unwrap_or_else(|| panic!("unexpected first line from the Go server: {line:?}"));
-            GoServer {
-                addr: SocketAddr::from(([127, 0, 0, 1], port)),
-                _stdin: stdin,
-            }
-        })
-        .addr
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| {
+        let mut cmd = Command::new(&binaries().server);
+        cmd.args(["--port", "0", "--stop_on_stdin_eof"]);
+        common::interop::start_peer_server(cmd, "the grpc-go interop server")
+    })
 }

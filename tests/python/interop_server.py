@@ -174,6 +174,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--use_tls", default="false", choices=["false", "true"])
+    parser.add_argument(
+        "--stop_on_stdin_eof",
+        action="store_true",
+        help="also stop when standard input closes (a test harness that exits stops us)",
+    )
     args = parser.parse_args()
     if args.use_tls == "true":
         print("interop_server.py: TLS is not supported", file=sys.stderr)
@@ -188,6 +193,14 @@ def main():
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if args.stop_on_stdin_eof:
+
+        def wait_for_eof():
+            while sys.stdin.buffer.read(4096):
+                pass
+            stop.set()
+
+        threading.Thread(target=wait_for_eof, daemon=True).start()
     print(f"listening on {relay.port}", flush=True)
     stop.wait()
     relay.close()

@@ -61,11 +61,17 @@ fn main() {
         .expect("tokio runtime");
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", HeaderValue::from_static("0"));
-    let answers = Arc::new(Answers { hello: message(&hello_reply()), trailers, batch });
+    let answers = Arc::new(Answers {
+        hello: message(&hello_reply()),
+        trailers,
+        batch,
+    });
     runtime.block_on(async move {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
         loop {
-            let Ok((socket, _)) = listener.accept().await else { continue };
+            let Ok((socket, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = socket.set_nodelay(true);
             tokio::spawn(connection(socket, answers.clone(), spawn));
         }
@@ -90,7 +96,9 @@ fn message(body: &[u8]) -> Bytes {
 }
 
 async fn connection(socket: TcpStream, answers: Arc<Answers>, spawn: bool) {
-    let Ok(mut conn) = h2::server::handshake(socket).await else { return };
+    let Ok(mut conn) = h2::server::handshake(socket).await else {
+        return;
+    };
     if spawn {
         while let Some(Ok((request, respond))) = conn.accept().await {
             tokio::spawn(answer(request, respond, answers.clone()));
@@ -113,7 +121,11 @@ async fn connection(socket: TcpStream, answers: Arc<Answers>, spawn: bool) {
     .await;
 }
 
-async fn answer(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, answers: Arc<Answers>) {
+async fn answer(
+    request: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    answers: Arc<Answers>,
+) {
     let pump = request.uri().path().ends_with("/Pump");
     let mut body = request.into_body();
     let mut head = Vec::new();
@@ -128,10 +140,15 @@ async fn answer(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, 
     response
         .headers_mut()
         .insert("content-type", HeaderValue::from_static("application/grpc"));
-    let Ok(mut send) = respond.send_response(response, false) else { return };
+    let Ok(mut send) = respond.send_response(response, false) else {
+        return;
+    };
     if pump {
         let (count, size) = pump_request(head.get(5..).unwrap_or_default());
-        if pump_chunks(&mut send, count, size, answers.batch).await.is_err() {
+        if pump_chunks(&mut send, count, size, answers.batch)
+            .await
+            .is_err()
+        {
             return;
         }
     } else if send.send_data(answers.hello.clone(), false).is_err() {
@@ -144,7 +161,9 @@ async fn answer(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, 
 fn pump_request(mut bytes: &[u8]) -> (u64, u64) {
     let mut fields = [0u64; 3];
     while let Some((key, rest)) = varint(bytes) {
-        let Some((value, rest)) = varint(rest) else { break };
+        let Some((value, rest)) = varint(rest) else {
+            break;
+        };
         if key & 7 != 0 {
             break;
         }
@@ -183,7 +202,11 @@ async fn pump_chunks(
     chunk.push(n as u8);
     chunk.resize(chunk.len() + size as usize, b'x');
     let one = message(&chunk);
-    let per_batch = if batch { (16 * 1024 / one.len()).max(1) as u64 } else { 1 };
+    let per_batch = if batch {
+        (16 * 1024 / one.len()).max(1) as u64
+    } else {
+        1
+    };
     let mut batch = BytesMut::with_capacity(one.len() * per_batch as usize);
     for _ in 0..per_batch {
         batch.put_slice(&one);
@@ -249,12 +272,20 @@ impl Wake for SlotWaker {
 
 impl Streams {
     fn new() -> Streams {
-        Streams { slots: Vec::new(), free: Vec::new(), ready: Arc::default(), batch: Vec::new() }
+        Streams {
+            slots: Vec::new(),
+            free: Vec::new(),
+            ready: Arc::default(),
+            batch: Vec::new(),
+        }
     }
 
     fn push(&mut self, future: Pin<Box<dyn Future<Output = ()> + Send>>) {
         let slot = self.free.pop().unwrap_or(self.slots.len());
-        let waker = Waker::from(Arc::new(SlotWaker { slot, ready: self.ready.clone() }));
+        let waker = Waker::from(Arc::new(SlotWaker {
+            slot,
+            ready: self.ready.clone(),
+        }));
         if slot == self.slots.len() {
             self.slots.push(None);
         }
@@ -270,13 +301,22 @@ impl Streams {
             }
         }
         loop {
-            std::mem::swap(&mut self.batch, &mut *self.ready.slots.lock().expect("queue"));
+            std::mem::swap(
+                &mut self.batch,
+                &mut *self.ready.slots.lock().expect("queue"),
+            );
             if self.batch.is_empty() {
                 return;
             }
             for slot in self.batch.drain(..) {
-                let Some((future, waker)) = self.slots[slot].as_mut() else { continue };
-                if future.as_mut().poll(&mut Context::from_waker(waker)).is_ready() {
+                let Some((future, waker)) = self.slots[slot].as_mut() else {
+                    continue;
+                };
+                if future
+                    .as_mut()
+                    .poll(&mut Context::from_waker(waker))
+                    .is_ready()
+                {
                     self.slots[slot] = None;
                     self.free.push(slot);
                 }

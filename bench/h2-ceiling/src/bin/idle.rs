@@ -28,11 +28,19 @@ fn main() {
             .map(|v| v.parse().expect("a number"))
             .unwrap_or(default)
     };
-    let (port, conns, streams) = (flag("--port", 50051), flag("--conns", 1), flag("--streams", 0));
+    let (port, conns, streams) = (
+        flag("--port", 50051),
+        flag("--conns", 1),
+        flag("--streams", 0),
+    );
     let hold = Duration::from_secs(flag("--hold", 60));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let outcome = runtime.block_on(async move {
-        let opened = tokio::time::timeout(Duration::from_secs(60), open(port as u16, conns, streams)).await;
+        let opened =
+            tokio::time::timeout(Duration::from_secs(60), open(port as u16, conns, streams)).await;
         let held = opened.map_err(|_| "opening timed out")??;
         println!("READY conns={conns} streams={}", conns * streams);
         tokio::time::sleep(hold).await;
@@ -45,7 +53,10 @@ fn main() {
     }
 }
 
-type Held = Vec<(SendRequest<Bytes>, Vec<(ResponseFuture, h2::SendStream<Bytes>)>)>;
+type Held = Vec<(
+    SendRequest<Bytes>,
+    Vec<(ResponseFuture, h2::SendStream<Bytes>)>,
+)>;
 
 async fn open(port: u16, conns: u64, streams: u64) -> Result<Held, Failure> {
     let mut held = Vec::new();
@@ -67,7 +78,9 @@ async fn open(port: u16, conns: u64, streams: u64) -> Result<Held, Failure> {
                 .body(())?;
             calls.push(send.send_request(request, false)?);
         }
-        pings.push(tokio::spawn(async move { ping.ping(h2::Ping::opaque()).await }));
+        pings.push(tokio::spawn(
+            async move { ping.ping(h2::Ping::opaque()).await },
+        ));
         held.push((send, calls));
     }
     for ping in pings {

@@ -60,7 +60,9 @@ fn main() {
 
 async fn check(channel: Channel) -> Result<(u64, u64), Failure> {
     let reply = GreeterClient::new(channel.clone())
-        .say_hello(HelloRequest { name: "world".into() })
+        .say_hello(HelloRequest {
+            name: "world".into(),
+        })
         .await?
         .into_inner();
     expect(reply.message == "Hello world", "SayHello answer")?;
@@ -70,34 +72,55 @@ async fn check(channel: Channel) -> Result<(u64, u64), Failure> {
     expect((n, b) == (3, 48), "Drain summary")?;
     let (n, _) = pingpong(channel.clone(), 3, 16).await?;
     expect(n == 3, "PingPong round trips")?;
-    let chunk = Chunk { data: b"echo".to_vec() };
-    let back = EchoClient::new(channel).echo(chunk.clone()).await?.into_inner();
+    let chunk = Chunk {
+        data: b"echo".to_vec(),
+    };
+    let back = EchoClient::new(channel)
+        .echo(chunk.clone())
+        .await?
+        .into_inner();
     expect(back == chunk, "Echo answer")?;
     Ok((5, 0))
 }
 
 async fn server_stream(channel: Channel, count: u64, size: usize) -> Result<(u64, u64), Failure> {
-    let request = PumpRequest { count: count as u32, size: size as u32 };
+    let request = PumpRequest {
+        count: count as u32,
+        size: size as u32,
+    };
     let mut inbound = StreamClient::new(channel).pump(request).await?.into_inner();
     let (mut n, mut bytes) = (0u64, 0u64);
     while let Some(chunk) = inbound.message().await? {
         n += 1;
         bytes += chunk.data.len() as u64;
     }
-    expect(n == count && bytes == count * size as u64, "Pump delivered every chunk")?;
+    expect(
+        n == count && bytes == count * size as u64,
+        "Pump delivered every chunk",
+    )?;
     Ok((n, bytes))
 }
 
 async fn client_stream(channel: Channel, count: u64, size: usize) -> Result<(u64, u64), Failure> {
-    let chunks = Repeat::new(Chunk { data: vec![b'x'; size] }, count);
-    let summary = CollectClient::new(channel).drain(chunks).await?.into_inner();
+    let chunks = Repeat::new(
+        Chunk {
+            data: vec![b'x'; size],
+        },
+        count,
+    );
+    let summary = CollectClient::new(channel)
+        .drain(chunks)
+        .await?
+        .into_inner();
     expect(summary.count == count, "Drain counted every chunk")?;
     Ok((summary.count, summary.bytes))
 }
 
 async fn pingpong(channel: Channel, count: u64, size: usize) -> Result<(u64, u64), Failure> {
     let (tx, rx) = mpsc::channel(1);
-    let chunk = Chunk { data: vec![b'x'; size] };
+    let chunk = Chunk {
+        data: vec![b'x'; size],
+    };
     tx.send(chunk.clone()).await?;
     let mut inbound = EchoClient::new(channel)
         .ping_pong(Request::new(ReceiverStream::new(rx)))
@@ -119,5 +142,9 @@ async fn pingpong(channel: Channel, count: u64, size: usize) -> Result<(u64, u64
 }
 
 fn expect(ok: bool, what: &str) -> Result<(), Failure> {
-    if ok { Ok(()) } else { Err(format!("check failed: {what}").into()) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("check failed: {what}").into())
+    }
 }

@@ -32,7 +32,9 @@ impl PumpService for Bench {
     type PumpStream = ChunkStream;
     async fn pump(&self, req: Request<PumpRequest>) -> Result<Response<ChunkStream>, Status> {
         let req = req.into_inner();
-        let chunk = Chunk { data: vec![b'x'; req.size as usize] };
+        let chunk = Chunk {
+            data: vec![b'x'; req.size as usize],
+        };
         let chunks = Repeat::new(chunk, u64::from(req.count)).map(Ok);
         Ok(Response::new(Box::pin(chunks)))
     }
