@@ -175,7 +175,8 @@ def render(results_path, out_path):
     say("")
     say(f"Machine: {meta.get('nproc', '?')} cores, `{meta.get('cpu', '?')}`, "
         f"{meta.get('kernel', '?')}; rustc {meta.get('rustc', '?')}, {meta.get('go', '?')}, "
-        f"{meta.get('h2load', '?')}. Runs per figure: {meta.get('reps', '?')}, interleaved "
+        f"{meta.get('h2load', '?')}; load average {meta.get('load_before', '?')} at the start, "
+        f"{meta.get('load_after', '?')} at the end. Runs per figure: {meta.get('reps', '?')}, interleaved "
         f"across servers; cells are the median (min–max). Servers run pinned to core 0 "
         f"(`taskset -c 0`) with {meta.get('threads', 1)} tokio worker(s) / GOMAXPROCS, load "
         f"pinned to core 1.")
@@ -256,7 +257,9 @@ def render(results_path, out_path):
     say("")
     say("| server | 1 × 1 | 1 × 100 | 4 × 64 | p50 1 × 1 (µs) | p99 1 × 1 (µs) | CPU µs/call, 1 × 100 |")
     say("|---|---|---|---|---|---|---|")
-    for srv, name in SERVERS:
+    for srv, name in SERVERS + [("ceiling-spawn", "raw-h2, task per stream")]:
+        if not runs(records, kind="unary", server=srv):
+            continue
         cells = []
         for sc in ("1x1", "1x100", "4x64"):
             text = cell(records, "rps", kind="unary", server=srv, scenario=sc)
@@ -274,11 +277,12 @@ def render(results_path, out_path):
     say("")
     say(f"One request for {fmt(meta.get('pump_count'))} Chunks of {meta.get('pump_size', '?')} "
         "bytes; messages/s over the whole call, and the DATA frames h2load received "
-        "(fewer = messages packed together).")
+        "(fewer = messages packed together). The ceiling packs messages into 16 KiB DATA "
+        "frames; the last row is the same server writing one frame per message.")
     say("")
     say("| server | messages/s | vs ceiling | DATA frames | CPU µs/message |")
     say("|---|---|---|---|---|")
-    for srv, name in SERVERS + [("ceiling-batch", "raw-h2, 16 KiB batches")]:
+    for srv, name in SERVERS + [("ceiling-per-message", "raw-h2, one DATA frame per message")]:
         if not runs(records, kind="pump", server=srv):
             continue
         rr = ratio(pump(srv), pump("ceiling"))

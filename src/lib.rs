@@ -21,7 +21,10 @@
 //! | transport | `transport` | the h2 connection: accept loop, settings, graceful shutdown |
 //! | server | [`server`] | `:path` routing through dispatch tables, the four call kinds |
 //! | client | [`client`] | `Channel` and the four call kinds from the caller's side |
+//! | interceptors | [`interceptor`] | hooks around calls on both sides: metadata, messages, status |
+//! | services | [`services`] | health checking and server reflection, built like any user service |
 //! | interceptors | [`interceptor`] | hooks around every call, both sides; bearer-token auth |
+//! | metrics | `metrics` (feature `metrics`) | Prometheus call metrics and a `/metrics` endpoint |
 //!
 //! ## Reading order
 //!
@@ -47,6 +50,8 @@ pub mod compression;
 pub mod headers;
 pub mod interceptor;
 pub mod metadata;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod server;
 pub mod services;
 pub mod status;

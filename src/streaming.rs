@@ -58,7 +58,7 @@
 //! stream of a server-streaming or bidi call, this type also reports the call's end to them.
 //!
 //! What it does not do: it never sends anything but a reset, and it never retries (the retry
-//! policy in `client::retry` asks [`Streaming::response_started`] whether it still may). Messages
+//! policy in `client::retry` asks `Streaming::response_started` whether it still may). Messages
 //! over the receive limit end the call with RESOURCE_EXHAUSTED (never OUT_OF_RANGE).
 //!
 //! Links: PROTOCOL-HTTP2 <https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>,

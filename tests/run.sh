@@ -9,7 +9,10 @@ bash tests/peers/setup.sh
 # Style gates first: they are cheap and fail fast.
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --quiet --features metrics -- -D warnings
 
 cargo test --workspace --all-targets
+# The optional features' own tests (compiled out of the default build).
+cargo test --features metrics --test metrics
 # Doc tests (not part of --all-targets).
 cargo test --workspace --doc

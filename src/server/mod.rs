@@ -7,7 +7,8 @@
 //!                              │ HEADERS
 //!                              ▼
 //!                        server::head       (content-type, te, :path, grpc-encoding,
-//!                              │              grpc-timeout → CallHead, or an early reject)
+//!                              │              grpc-timeout → CallHead, or an early reject;
+//!                              │              then the interceptors' on_start, if any)
 //!                              ▼
 //!                        server::router     (:path → Route row → the generated adapter)
 //!                              ▼

@@ -1,6 +1,6 @@
 //! The raw-h2 ceiling: the most a gRPC server on the `h2` crate can do.
 //!
-//! `h2-ceiling --port N --threads T [--spawn] [--batch]`
+//! `h2-ceiling --port N --threads T [--spawn] [--per-message]`
 //!
 //! Every POST is read to its end (its DATA released to flow control, as any server must)
 //! and answered with bytes encoded once at start-up:
@@ -13,13 +13,16 @@
 //!
 //! The one exception is a `:path` ending in `/Pump`: its body is read as a PumpRequest
 //! `{count = 1, size = 2}` and answered with `count` copies of one pre-encoded Chunk of
-//! `size` bytes, one `send_data` per message as a runtime writes them; with `--batch`, as
-//! many messages per DATA frame as fit in 16 KiB (what coalescing writes could reach).
+//! `size` bytes, packed as many to a DATA frame as fit in 16 KiB, as a runtime that
+//! coalesces its writes can do; with `--per-message`, one `send_data` (so one DATA frame)
+//! per message instead.
 //!
 //! Why: no message decoding, no routing table, no per-call allocation beyond what h2 itself
 //! needs. Whatever a runtime adds on top of this is its own cost. By default each
-//! connection polls its streams inside its own task (`Streams` below); `--spawn` starts one
-//! tokio task per stream instead, the model hyper and tonic use, to measure that choice.
+//! connection polls its streams inside its own task (`Streams` below) and answers every
+//! stream it accepted before h2 flushes, so one socket write carries many answers; `--spawn`
+//! starts one tokio task per stream instead, the model hyper and tonic use, to measure that
+//! choice.
 //!
 //! It rejects nothing: a request that is not gRPC gets the same answer. It is a measuring
 //! instrument, not a server.
@@ -53,7 +56,7 @@ fn main() {
     };
     let port = flag("--port", 50051) as u16;
     let spawn = args.iter().any(|a| a == "--spawn");
-    let batch = args.iter().any(|a| a == "--batch");
+    let batch = !args.iter().any(|a| a == "--per-message");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(flag("--threads", 1))
         .enable_all()
@@ -106,15 +109,21 @@ async fn connection(socket: TcpStream, answers: Arc<Answers>, spawn: bool) {
         return;
     }
     let mut streams = Streams::new();
+    // Accept every stream that has arrived, then answer all of them, then let h2 flush: each
+    // `poll_accept` writes out whatever is buffered, so answering between two accepts would
+    // cost one socket write per call instead of one per batch.
     std::future::poll_fn(|cx| {
         loop {
-            streams.poll(cx);
             match conn.poll_accept(cx) {
                 Poll::Ready(Some(Ok((request, respond)))) => {
                     streams.push(Box::pin(answer(request, respond, answers.clone())));
+                    continue;
                 }
                 Poll::Ready(_) => return Poll::Ready(()),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {}
+            }
+            if !streams.poll(cx) {
+                return Poll::Pending;
             }
         }
     })
@@ -236,12 +245,15 @@ async fn pump_chunks(
     }
 }
 
+/// The answer to one stream, as the connection task holds it.
+type StreamFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// The streams of one connection, polled inside the connection's task.
 ///
 /// A slot is polled only after its own waker fired: each waker pushes its slot number on
 /// a shared queue and wakes the connection task.
 struct Streams {
-    slots: Vec<Option<(Pin<Box<dyn Future<Output = ()> + Send>>, Waker)>>,
+    slots: Vec<Option<(StreamFuture, Waker)>>,
     free: Vec<usize>,
     ready: Arc<ReadyQueue>,
     batch: Vec<usize>,
@@ -280,7 +292,7 @@ impl Streams {
         }
     }
 
-    fn push(&mut self, future: Pin<Box<dyn Future<Output = ()> + Send>>) {
+    fn push(&mut self, future: StreamFuture) {
         let slot = self.free.pop().unwrap_or(self.slots.len());
         let waker = Waker::from(Arc::new(SlotWaker {
             slot,
@@ -293,21 +305,24 @@ impl Streams {
         self.ready.slots.lock().expect("queue").push(slot);
     }
 
-    fn poll(&mut self, cx: &mut Context<'_>) {
+    /// Polls every woken stream; false when none was woken.
+    fn poll(&mut self, cx: &mut Context<'_>) -> bool {
         {
             let mut task = self.ready.task.lock().expect("task");
             if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
                 *task = Some(cx.waker().clone());
             }
         }
+        let mut polled = false;
         loop {
             std::mem::swap(
                 &mut self.batch,
                 &mut *self.ready.slots.lock().expect("queue"),
             );
             if self.batch.is_empty() {
-                return;
+                return polled;
             }
+            polled = true;
             for slot in self.batch.drain(..) {
                 let Some((future, waker)) = self.slots[slot].as_mut() else {
                     continue;
