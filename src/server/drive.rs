@@ -166,6 +166,23 @@ async fn read_single<In: Message + Default + 'static>(
     Ok((message, compressed))
 }
 
+/// The request of a unary or server-streaming call: its one message, read to END_STREAM, with
+/// the call's metadata and timing; marked compressed when the message arrived compressed.
+async fn read_request<In: Message + Default + 'static>(
+    body: &mut h2::RecvStream,
+    head: &CallHead,
+    metadata: crate::metadata::Metadata,
+) -> Result<Request<In>, Status> {
+    let hooks = head.hooks.as_deref();
+    let (message, compressed) =
+        read_single::<In>(body, head.encoding, head.max_recv, hooks).await?;
+    let mut request = head.request(metadata, message);
+    if compressed {
+        request.set_compression(head.encoding);
+    }
+    Ok(request)
+}
+
 /// Encodes a single response message, checking the send limit first.
 fn encode_single<Out: Message>(
     message: &Out,
@@ -238,22 +255,7 @@ where
         } = call;
         let metadata = std::mem::take(&mut head.metadata);
         let head = &head;
-        let work = async move {
-            let hooks = head.hooks.as_deref();
-            let (message, compressed) =
-                read_single::<In>(&mut body, head.encoding, head.max_recv, hooks).await?;
-            let mut request = Request::from_server(
-                metadata,
-                message,
-                head.timeout,
-                head.deadline,
-                head.remote_addr,
-            );
-            if compressed {
-                request.set_compression(head.encoding);
-            }
-            handler(request).await
-        };
+        let work = async move { handler(read_request(&mut body, head, metadata).await?).await };
         let ending = guard(work, head.deadline, |cx| respond.poll_reset(cx).is_ready()).await;
         finish_single(&mut respond, head, ending);
     })
@@ -275,13 +277,7 @@ where
         } = call;
         let metadata = std::mem::take(&mut head.metadata);
         let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
-        let request = Request::from_server(
-            metadata,
-            messages,
-            head.timeout,
-            head.deadline,
-            head.remote_addr,
-        );
+        let request = head.request(metadata, messages);
         let ending = guard(handler(request), head.deadline, |cx| {
             respond.poll_reset(cx).is_ready()
         })
@@ -324,22 +320,8 @@ where
         let outbound = SharedOutbound::new(respond);
         let sink = ResponseSink::new(outbound.clone(), &head);
         let head = &head;
-        let work = async move {
-            let hooks = head.hooks.as_deref();
-            let (message, compressed) =
-                read_single::<In>(&mut body, head.encoding, head.max_recv, hooks).await?;
-            let mut request = Request::from_server(
-                metadata,
-                message,
-                head.timeout,
-                head.deadline,
-                head.remote_addr,
-            );
-            if compressed {
-                request.set_compression(head.encoding);
-            }
-            handler(request, sink).await
-        };
+        let work =
+            async move { handler(read_request(&mut body, head, metadata).await?, sink).await };
         let ending = guard(work, head.deadline, |cx| outbound.poll_client_gone(cx)).await;
         finish_streaming(&outbound, head, ending);
     })
@@ -363,13 +345,7 @@ where
         let outbound = SharedOutbound::new(respond);
         let sink = ResponseSink::new(outbound.clone(), &head);
         let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
-        let request = Request::from_server(
-            metadata,
-            messages,
-            head.timeout,
-            head.deadline,
-            head.remote_addr,
-        );
+        let request = head.request(metadata, messages);
         let ending = guard(handler(request, sink), head.deadline, |cx| {
             outbound.poll_client_gone(cx)
         })

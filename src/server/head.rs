@@ -67,6 +67,17 @@ pub(crate) struct CallHead {
 }
 
 impl CallHead {
+    /// The request a handler sees: `message` with this call's metadata and timing.
+    pub(crate) fn request<T>(&self, metadata: Metadata, message: T) -> crate::call::Request<T> {
+        crate::call::Request::from_server(
+            metadata,
+            message,
+            self.timeout,
+            self.deadline,
+            self.remote_addr,
+        )
+    }
+
     /// The encoding for response messages: `wanted` (or the server default) if the client
     /// accepts it, identity otherwise.
     pub(crate) fn response_encoding(&self, wanted: Option<Encoding>) -> Encoding {
