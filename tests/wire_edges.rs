@@ -584,3 +584,33 @@ async fn many_concurrent_calls_on_one_connection() {
         done.unwrap();
     }
 }
+
+#[tokio::test]
+async fn thousands_of_small_data_frames_within_the_window_are_not_abuse() {
+    use common::test_service::grpc::testing::{
+        Payload, StreamingInputCallRequest, StreamingInputCallResponse,
+    };
+    // A client streaming 20,000 small messages, one DATA frame each, as fast as flow control
+    // allows. h2's default small-frame budget would close the connection with
+    // ENHANCE_YOUR_CALM after ~140 unread frames; a well-behaved client must not be cut off.
+    let (server, _drops) = start().await;
+    let mut client = connect(&server).await;
+    let one = message(&StreamingInputCallRequest {
+        payload: Some(Payload {
+            r#type: 0,
+            body: vec![7; 10],
+        }),
+        expect_compressed: None,
+    });
+    let chunks = vec![one; 20_000];
+    let answer = call(
+        &mut client,
+        headers("/grpc.testing.TestService/StreamingInputCall"),
+        chunks,
+    )
+    .await;
+    answer.assert_status(Code::Ok, "");
+    let reply = StreamingInputCallResponse::decode(&answer.data[5..]).unwrap();
+    assert_eq!(reply.aggregated_payload_size, 200_000);
+    assert_still_serves(&mut client).await;
+}

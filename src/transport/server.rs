@@ -93,6 +93,20 @@ fn is_fatal_accept_error(error: &io::Error) -> bool {
         && error.raw_os_error() != Some(23) // ENFILE
 }
 
+/// h2 (0.4.20+) closes a connection with ENHANCE_YOUR_CALM when too many small DATA frames
+/// (under 256 bytes) sit received but not yet read, charging 256 - len per frame against a
+/// budget of half the connection window by default: about 140 frames. A client streaming small
+/// messages (a 16-byte message is a 21-byte frame) legitimately has thousands in flight within
+/// its flow-control window, and would be cut off. We size the budget so that a window full of
+/// the smallest gRPC frames (a bare 5-byte prefix) fits: any client that respects flow control
+/// and sends whole messages stays under it, while a flood of 1-byte frames still trips it.
+fn data_frame_budget(connection_window: Option<u32>) -> usize {
+    const SMALL_FRAME_CHARGE: usize = 256;
+    const SMALLEST_GRPC_FRAME: usize = crate::wire::PREFIX_LEN;
+    let window = connection_window.unwrap_or(65_535) as usize;
+    (window / SMALLEST_GRPC_FRAME + 1) * (SMALL_FRAME_CHARGE - SMALLEST_GRPC_FRAME)
+}
+
 /// Serves one connection until the peer closes it or shutdown has drained it.
 pub(crate) async fn serve_connection<IO>(
     io: IO,
@@ -116,6 +130,7 @@ pub(crate) async fn serve_connection<IO>(
     if let Some(size) = config.max_frame_size {
         builder.max_frame_size(size);
     }
+    builder.data_frame_budget(data_frame_budget(config.initial_connection_window));
     let mut connection = match builder.handshake::<_, bytes::Bytes>(io).await {
         Ok(connection) => connection,
         // Not an HTTP/2 client (bad preface) or gone during the handshake: nothing to answer.
