@@ -97,8 +97,9 @@ pub(crate) async fn handle_stream(
     request: http::Request<h2::RecvStream>,
     mut respond: h2::server::SendResponse<Bytes>,
     remote_addr: Option<SocketAddr>,
-    shared: &Shared,
+    shared: Arc<Shared>,
 ) {
+    let shared = &*shared;
     let (parts, body) = request.into_parts();
     if parts.method != Method::POST {
         respond::reject_http(

@@ -6,4 +6,5 @@
 //! to the server layer. It is generic over the byte stream, so TLS plugs in below it without
 //! touching the call logic.
 
+mod call_set;
 pub(crate) mod server;

@@ -4,25 +4,26 @@
 //! ```text
 //!  serve()            ── accept TCP ──▶ serve_connection()  (one task per connection)
 //!                                            │ h2 handshake: SETTINGS from ServerConfig
-//!                                            │ loop: accept stream ──▶ spawn(server::handle_stream)
+//!                                            │ loop: accept stream ──▶ CallSet (polled here)
 //!  shutdown signal ──▶ watch ──────────────▶ │ graceful_shutdown(): GOAWAY(last id), keep
 //!                                            │   driving until every open stream has ended
 //!  drain timeout  ──▶ abort what is left      ▼ closed
 //! ```
 //!
-//! Why a task per stream: the connection task must keep polling `accept()` for h2 to read and
-//! write frames at all, so a handler that awaits must not run inside it; a spawned task also
-//! lets a slow call and a fast one on the same connection proceed independently. The benchmark
-//! harness (`bench/`) measures this choice against polling streams inside the connection task.
+//! Why the calls run inside the connection task (`call_set`): a call's frames all pass through
+//! its connection's h2 state anyway, and polling the calls where the connection is polled saves
+//! a task, a cross-task wake-up per frame and a context switch per call. The benchmark harness
+//! (`bench/`) measured it against a task per stream (`docs/performance.md`).
 //!
 //! What it does not do: TLS (a caller can hand any `AsyncRead + AsyncWrite` to
 //! [`serve_connection`]), HTTP/1.1 (gRPC requires HTTP/2; a client without prior knowledge fails
 //! the h2 preface and the connection closes).
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -30,6 +31,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::server::Shared;
+use crate::transport::call_set::CallSet;
 
 /// Accepts connections until `signal` fires, then drains them (bounded by the drain timeout).
 pub(crate) async fn serve(
@@ -140,27 +142,38 @@ pub(crate) async fn serve_connection<IO>(
     if draining {
         connection.graceful_shutdown();
     }
-    loop {
-        tokio::select! {
-            next = connection.accept() => match next {
-                Some(Ok((request, respond))) => {
+    let mut shutdown_signal = std::pin::pin!(async move {
+        // An error means the server is gone without a signal: treat it as one.
+        let _ = shutdown.changed().await;
+    });
+    let mut calls = CallSet::default();
+    poll_fn(|cx| {
+        loop {
+            calls.poll_calls(cx);
+            if !draining && shutdown_signal.as_mut().poll(cx).is_ready() {
+                draining = true;
+                // GOAWAY(last stream id): no new calls; h2 keeps serving the open ones and
+                // `poll_accept` returns None once they have all ended.
+                connection.graceful_shutdown();
+            }
+            // Reads and writes frames; yields each new stream.
+            match connection.poll_accept(cx) {
+                Poll::Ready(Some(Ok((request, respond)))) => {
                     let shared = Arc::clone(&shared);
-                    tokio::spawn(async move {
-                        crate::server::handle_stream(request, respond, remote_addr, &shared).await;
-                    });
+                    calls.push(Box::pin(crate::server::handle_stream(
+                        request,
+                        respond,
+                        remote_addr,
+                        shared,
+                    )));
                 }
                 // A connection error (the peer broke the protocol or went away): h2 has
-                // already sent GOAWAY where one was due; every open stream sees the error.
-                Some(Err(_)) | None => break,
-            },
-            changed = shutdown.changed(), if !draining => {
-                draining = true;
-                if changed.is_ok() {
-                    // GOAWAY(last stream id): no new calls; h2 keeps serving the open ones and
-                    // `accept` returns None once they have all ended.
-                    connection.graceful_shutdown();
-                }
+                // already sent GOAWAY where one was due. Dropping the calls still running
+                // cancels them, as a client's RST_STREAM would.
+                Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
             }
         }
-    }
+    })
+    .await;
 }
