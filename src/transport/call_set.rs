@@ -106,8 +106,9 @@ impl CallSet {
     }
 
     /// Polls every call woken since the last poll; finished calls leave the set. Registers
-    /// `cx`'s waker so that any call's wake-up wakes the connection task.
-    pub(crate) fn poll_calls(&mut self, cx: &mut Context<'_>) {
+    /// `cx`'s waker so that any call's wake-up wakes the connection task. Returns how many
+    /// calls were polled.
+    pub(crate) fn poll_calls(&mut self, cx: &mut Context<'_>) -> usize {
         {
             let mut task = lock(&self.ready.task);
             if !task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -115,12 +116,14 @@ impl CallSet {
             }
         }
         std::mem::swap(&mut *lock(&self.ready.indices), &mut self.batch);
+        let mut polled = 0;
         for i in 0..self.batch.len() {
             let index = self.batch[i];
             // A slot can be listed twice, or woken by a call that already finished there.
             let Some(call) = self.slots[index].as_mut() else {
                 continue;
             };
+            polled += 1;
             let mut call_cx = Context::from_waker(&self.wakers[index]);
             let done = match catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(&mut call_cx))) {
                 Ok(Poll::Pending) => false,
@@ -132,6 +135,7 @@ impl CallSet {
             }
         }
         self.batch.clear();
+        polled
     }
 }
 

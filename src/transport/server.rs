@@ -147,31 +147,38 @@ pub(crate) async fn serve_connection<IO>(
         let _ = shutdown.changed().await;
     });
     let mut calls = CallSet::default();
+    // One turn: let h2 read every frame that has arrived and write (one flush) every frame the
+    // calls queued; take every new stream; then run every call that was woken. Repeat while
+    // calls ran, so that what they queued is flushed together on the next turn: under load,
+    // the answers to many calls leave in one write instead of one write per call.
     poll_fn(|cx| {
         loop {
-            calls.poll_calls(cx);
             if !draining && shutdown_signal.as_mut().poll(cx).is_ready() {
                 draining = true;
                 // GOAWAY(last stream id): no new calls; h2 keeps serving the open ones and
                 // `poll_accept` returns None once they have all ended.
                 connection.graceful_shutdown();
             }
-            // Reads and writes frames; yields each new stream.
-            match connection.poll_accept(cx) {
-                Poll::Ready(Some(Ok((request, respond)))) => {
-                    let shared = Arc::clone(&shared);
-                    calls.push(Box::pin(crate::server::handle_stream(
-                        request,
-                        respond,
-                        remote_addr,
-                        shared,
-                    )));
+            loop {
+                match connection.poll_accept(cx) {
+                    Poll::Ready(Some(Ok((request, respond)))) => {
+                        let shared = Arc::clone(&shared);
+                        calls.push(Box::pin(crate::server::handle_stream(
+                            request,
+                            respond,
+                            remote_addr,
+                            shared,
+                        )));
+                    }
+                    // A connection error (the peer broke the protocol or went away): h2 has
+                    // already sent GOAWAY where one was due. Dropping the calls still running
+                    // cancels them, as a client's RST_STREAM would.
+                    Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
+                    Poll::Pending => break,
                 }
-                // A connection error (the peer broke the protocol or went away): h2 has
-                // already sent GOAWAY where one was due. Dropping the calls still running
-                // cancels them, as a client's RST_STREAM would.
-                Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
-                Poll::Pending => return Poll::Pending,
+            }
+            if calls.poll_calls(cx) == 0 {
+                return Poll::Pending;
             }
         }
     })
