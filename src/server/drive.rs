@@ -322,7 +322,7 @@ where
         let head = &head;
         let work =
             async move { handler(read_request(&mut body, head, metadata).await?, sink).await };
-        let ending = guard(work, head.deadline, |cx| outbound.poll_client_gone(cx)).await;
+        let ending = guard(work, head.deadline, |cx| outbound.poll_idle(cx)).await;
         finish_streaming(&outbound, head, ending);
     })
 }
@@ -347,7 +347,7 @@ where
         let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = head.request(metadata, messages);
         let ending = guard(handler(request, sink), head.deadline, |cx| {
-            outbound.poll_client_gone(cx)
+            outbound.poll_idle(cx)
         })
         .await;
         finish_streaming(&outbound, &head, ending);

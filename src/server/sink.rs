@@ -2,8 +2,8 @@
 //!
 //! ```text
 //!  sink.send(m1) ──▶ HEADERS(:status 200, content-type, initial metadata)   (first send only)
-//!                    DATA(prefix | m1)
-//!  sink.send(m2) ──▶ DATA(prefix | m2)          waits first while the peer's window is full
+//!  sink.send(m2)     m1, m2 gathered …
+//!  handler waits ──▶ DATA(prefix | m1  prefix | m2)     one frame; waits while the window is full
 //!  handler returns ─▶ HEADERS(grpc-status, trailing metadata, END_STREAM)   (written by `drive`)
 //! ```
 //!
@@ -14,9 +14,15 @@
 //! `.await` and never contended in practice (one handler, one driver, one task), and `h2` itself
 //! takes a lock on every send anyway.
 //!
-//! Back-pressure: `send` queues a message only when the stream has flow-control capacity left
-//! (RFC 9113 §5.2), so a handler producing faster than the client reads waits in `send` instead
-//! of filling memory. At most one message beyond the peer's window is buffered.
+//! Gathering: `send` encodes into a buffer shared with the driver and returns at once while the
+//! buffer is under 16 KiB; the driver hands the buffer to h2 as one DATA frame whenever the
+//! handler waits for anything else (and before the trailers), so a message is never held back
+//! while the handler sleeps, and a burst of small messages leaves in a few frames, not one frame
+//! each.
+//!
+//! Back-pressure: a full buffer is handed to h2 only when the stream has flow-control capacity
+//! left (RFC 9113 §5.2), so a handler producing faster than the client reads waits in `send`
+//! instead of filling memory. At most one buffer beyond the peer's window is queued.
 
 use std::future::poll_fn;
 use std::marker::PhantomData;
@@ -44,7 +50,15 @@ pub(crate) struct Outbound {
     initial: Metadata,
     /// Trailing metadata for the final HEADERS frame.
     trailing: Metadata,
+    /// Encoded messages not yet handed to h2: written as one DATA frame when they reach
+    /// [`FLUSH_AT`], when the handler waits for anything else, and before the trailers.
+    pending: BytesMut,
 }
+
+/// How many encoded bytes the sink gathers before handing them to h2: one DATA frame at h2's
+/// default SETTINGS_MAX_FRAME_SIZE. Small messages sent in a burst leave together instead of
+/// one frame each (9 bytes of frame header, one h2 lock and one peer-side event per message).
+const FLUSH_AT: usize = 16 * 1024;
 
 /// A handle on [`Outbound`], shared by one sink and one driver.
 #[derive(Clone)]
@@ -57,6 +71,7 @@ impl SharedOutbound {
             stream: None,
             initial: Metadata::new(),
             trailing: Metadata::new(),
+            pending: BytesMut::new(),
         })))
     }
 
@@ -68,12 +83,19 @@ impl SharedOutbound {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// True once the client has reset the stream (or the connection is gone).
-    pub(crate) fn poll_client_gone(&self, cx: &mut Context<'_>) -> bool {
+    /// Called by the driver whenever the handler is waiting: hands h2 the messages gathered so
+    /// far (unless the sink itself is waiting for window to send them), then says whether the
+    /// client has reset the stream (or the connection is gone).
+    pub(crate) fn poll_idle(&self, cx: &mut Context<'_>) -> bool {
         let mut out = self.lock();
         let out = &mut *out;
         match out.stream.as_mut() {
-            Some(stream) => stream.poll_reset(cx).is_ready(),
+            Some(stream) => {
+                if !out.pending.is_empty() && out.pending.len() < FLUSH_AT {
+                    let _ = stream.send_data(out.pending.split().freeze(), false);
+                }
+                stream.poll_reset(cx).is_ready()
+            }
             None => out.respond.poll_reset(cx).is_ready(),
         }
     }
@@ -90,6 +112,9 @@ impl SharedOutbound {
         }
         match out.stream.as_mut() {
             Some(stream) => {
+                if !out.pending.is_empty() {
+                    let _ = stream.send_data(out.pending.split().freeze(), false);
+                }
                 let _ = stream.send_trailers(respond::trailers(status, &out.trailing));
             }
             None => respond::trailers_only_with(&mut out.respond, status, &out.trailing, None),
@@ -103,7 +128,6 @@ impl SharedOutbound {
 /// the status goes out when the handler returns.
 pub struct ResponseSink<T> {
     outbound: SharedOutbound,
-    buf: BytesMut,
     encoding: Encoding,
     compress_messages: bool,
     accept_encoding: Option<HeaderValue>,
@@ -120,7 +144,6 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
     pub(crate) fn new(outbound: SharedOutbound, head: &CallHead) -> ResponseSink<T> {
         ResponseSink {
             outbound,
-            buf: BytesMut::new(),
             encoding: head.response_encoding(None),
             compress_messages: true,
             accept_encoding: head.accept_encoding.clone(),
@@ -149,36 +172,44 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
         } else {
             Encoding::Identity
         };
-        encode_message(&message, encoding, &mut self.buf)?;
-        let mut data = Some(self.buf.split().freeze());
-        if let Some(hooks) = &self.hooks {
-            let wire_len = data
-                .as_ref()
-                .map_or(0, |d| d.len() - crate::wire::PREFIX_LEN);
-            hooks.response(&message, wire_len);
-        }
-        poll_fn(|cx| self.poll_send(cx, &mut data)).await
-    }
-
-    fn poll_send(
-        &mut self,
-        cx: &mut Context<'_>,
-        data: &mut Option<Bytes>,
-    ) -> Poll<Result<(), Status>> {
-        let mut out = self.outbound.lock();
-        let out = &mut *out;
-        let stream = match out.stream.as_mut() {
-            Some(stream) => stream,
-            None => {
+        {
+            let mut out = self.outbound.lock();
+            let out = &mut *out;
+            if out.stream.is_none() {
                 let headers = respond::response_headers(&self.initial, self.encoding);
                 self.headers_sent = true;
-                let stream = out.respond.send_response(headers, false).map_err(gone)?;
-                out.stream.insert(stream)
+                out.stream = Some(out.respond.send_response(headers, false).map_err(gone)?);
             }
+            let before = out.pending.len();
+            encode_message(&message, encoding, &mut out.pending)?;
+            if let Some(hooks) = &self.hooks {
+                hooks.response(
+                    &message,
+                    out.pending.len() - before - crate::wire::PREFIX_LEN,
+                );
+            }
+            if out.pending.len() < FLUSH_AT {
+                // Gathered: the driver hands it to h2 as soon as the handler waits.
+                return Ok(());
+            }
+        }
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// Hands the gathered messages to h2 once the stream has flow-control window.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        let mut out = self.outbound.lock();
+        let out = &mut *out;
+        if out.pending.is_empty() {
+            // The driver flushed them while we waited.
+            return Poll::Ready(Ok(()));
+        }
+        let Some(stream) = out.stream.as_mut() else {
+            return Poll::Ready(Err(Status::internal("response headers were not sent")));
         };
-        let len = data.as_ref().map_or(0, Bytes::len);
-        // Queue the message only while the window has room: capacity() is what the peer's
-        // window allows beyond data already buffered.
+        let len = out.pending.len();
+        // Queue only while the window has room: capacity() is what the peer's window allows
+        // beyond data already buffered.
         while stream.capacity() == 0 {
             stream.reserve_capacity(len);
             match stream.poll_capacity(cx) {
@@ -190,8 +221,11 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
                 Poll::Pending => return Poll::Pending,
             }
         }
-        let chunk = data.take().unwrap_or_default();
-        Poll::Ready(stream.send_data(chunk, false).map_err(gone))
+        Poll::Ready(
+            stream
+                .send_data(out.pending.split().freeze(), false)
+                .map_err(gone),
+        )
     }
 
     /// Sends the response headers (with the initial metadata) now, before any message.
