@@ -42,6 +42,7 @@
 //!   a compressed message with an unsupported encoding   -> INTERNAL
 //!   RST_STREAM(reason) from the peer                    -> Code::from_h2_reason (CANCEL -> CANCELLED)
 //!   GOAWAY that did not cover this stream               -> UNAVAILABLE (never processed)
+//!   GOAWAY(ENHANCE_YOUR_CALM), the connection closing   -> RESOURCE_EXHAUSTED
 //!   the connection broke (I/O)                          -> UNAVAILABLE
 //!   the deadline passed                                 -> DEADLINE_EXCEEDED + RST_STREAM(CANCEL)
 //! ```
@@ -563,6 +564,14 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Status> {
 /// (PROTOCOL-HTTP2 § Errors, via [`Code::from_h2_reason`]).
 pub(crate) fn status_from_h2(error: &h2::Error) -> Status {
     if error.is_go_away() && error.is_remote() {
+        if error.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) {
+            // The peer judged our use of the connection abusive (h2 says so for too many
+            // small DATA frames, or pings): PROTOCOL-HTTP2 § Errors maps ENHANCE_YOUR_CALM to
+            // RESOURCE_EXHAUSTED, and a retry on a new connection would only do it again.
+            return Status::resource_exhausted(format!(
+                "the server closed the connection: {error}"
+            ));
+        }
         // A stream above the GOAWAY's last-stream-id was never processed: safe to retry.
         return Status::unavailable(format!("connection is going away: {error}"));
     }

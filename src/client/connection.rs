@@ -393,12 +393,19 @@ where
         builder.initial_connection_window_size(window);
     }
     // h2 closes the connection with ENHANCE_YOUR_CALM once too many small DATA frames sit
-    // unread (its default allows about 100). Every unary response is such a frame (the message
-    // without END_STREAM; the trailers follow), so a few hundred concurrent calls whose tasks
-    // have not been polled yet would trip it. Allow SMALL_FRAME_BUDGET of framing overhead
-    // instead: 4,096 buffered tiny frames, still a bound.
+    // unread: it charges 256 bytes minus the payload per frame under 256 bytes against a
+    // budget (default max(window / 2, 25,600)). A server that respects our window may still
+    // fill it with small frames (grpc-go writes one DATA frame per message; so did we), and
+    // with the 5 MiB default window that is 228,000 frames of 23 bytes, 53 MB of charges: the
+    // default budget would call a well-behaved server abusive as soon as the caller reads a
+    // little slower than the server writes. So the budget covers a full connection window of
+    // frames down to FRAME_FLOOR bytes; the window, not the budget, is what bounds what a
+    // server can make us hold. Unary answers are such frames too (the message, then the
+    // trailers), so the floor of SMALL_FRAME_BUDGET keeps a few thousand concurrent calls
+    // whose tasks have not been polled yet from tripping it.
     let window = options.initial_connection_window_size.unwrap_or(65_535) as usize;
-    builder.data_frame_budget((window / 2).max(SMALL_FRAME_BUDGET));
+    let per_window = window / FRAME_FLOOR * (256 - FRAME_FLOOR);
+    builder.data_frame_budget(per_window.max(SMALL_FRAME_BUDGET));
     let (send_request, mut connection) = builder
         .handshake::<_, Bytes>(io)
         .await
@@ -423,8 +430,13 @@ where
 }
 
 /// Framing overhead (h2 counts 256 bytes minus the payload per small DATA frame) the client
-/// lets sit unread before h2 calls it abuse: 1 MiB.
+/// lets sit unread before h2 calls it abuse, at least: 1 MiB.
 const SMALL_FRAME_BUDGET: usize = 1024 * 1024;
+
+/// The smallest DATA payload the frame budget is sized for: a message prefix (5 bytes) plus a
+/// tiny protobuf body. Smaller frames are legal but only a peer splitting messages to waste
+/// our CPU sends a window's worth of them, and that is what h2's check is for.
+const FRAME_FLOOR: usize = 8;
 
 /// Back-off settings (connection-backoff.md names).
 #[derive(Clone, Debug)]

@@ -100,9 +100,9 @@ struct ChannelInner {
 pub(crate) struct ChannelOptions {
     /// Bound on one connection attempt (resolve, TCP, HTTP/2 preface).
     pub(crate) connect_timeout: Duration,
-    /// SETTINGS_INITIAL_WINDOW_SIZE we announce (h2's default when `None`).
+    /// SETTINGS_INITIAL_WINDOW_SIZE we announce ([`DEFAULT_STREAM_WINDOW`] unless set).
     pub(crate) initial_stream_window_size: Option<u32>,
-    /// The connection window we open to (h2's default when `None`).
+    /// The connection window we open to ([`DEFAULT_CONNECTION_WINDOW`] unless set).
     pub(crate) initial_connection_window_size: Option<u32>,
     /// Default send limit per message.
     pub(crate) max_send_message_size: usize,
@@ -116,12 +116,29 @@ pub(crate) struct ChannelOptions {
     pub(crate) backoff: BackoffConfig,
 }
 
+/// The receive window a channel announces per stream unless `initial_stream_window_size` says
+/// otherwise: 2 MiB.
+///
+/// HTTP/2's default of 65,535 bytes (RFC 9113 §6.9.2) lets a server send one window and then
+/// wait a round trip for our WINDOW_UPDATE: a 1 MiB message took 16 such stalls, and 200
+/// messages of 1 MiB downloaded at 215–390 MB/s on loopback against 1.2–1.9 GB/s for a client
+/// opening 2 MiB / 5 MiB (hyper's client defaults, so tonic's). The window is permission, not
+/// memory: the response side hands every DATA payload back to flow control as soon as it is
+/// read (see `streaming.rs`), so the bytes h2 may hold for a caller that stops reading are
+/// bounded by this window per stream and [`DEFAULT_CONNECTION_WINDOW`] per connection.
+pub const DEFAULT_STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+
+/// The connection-level receive window a channel opens to unless
+/// `initial_connection_window_size` says otherwise: 5 MiB, room for two full stream windows
+/// and more, so one fast stream does not stall its siblings.
+pub const DEFAULT_CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+
 impl Default for ChannelOptions {
     fn default() -> Self {
         ChannelOptions {
             connect_timeout: Duration::from_secs(20),
-            initial_stream_window_size: None,
-            initial_connection_window_size: None,
+            initial_stream_window_size: Some(DEFAULT_STREAM_WINDOW),
+            initial_connection_window_size: Some(DEFAULT_CONNECTION_WINDOW),
             max_send_message_size: usize::MAX,
             max_receive_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             compression: Encoding::Identity,
@@ -190,14 +207,14 @@ impl ChannelBuilder {
         self
     }
 
-    /// The per-stream receive window we announce (SETTINGS_INITIAL_WINDOW_SIZE; h2's default
-    /// 65,535 bytes otherwise).
+    /// The per-stream receive window we announce (SETTINGS_INITIAL_WINDOW_SIZE; default
+    /// [`DEFAULT_STREAM_WINDOW`], 2 MiB, not HTTP/2's 65,535 bytes: see there why).
     pub fn initial_stream_window_size(mut self, size: u32) -> Self {
         self.options.initial_stream_window_size = Some(size);
         self
     }
 
-    /// The connection-level receive window (h2's default 65,535 bytes otherwise).
+    /// The connection-level receive window (default [`DEFAULT_CONNECTION_WINDOW`], 5 MiB).
     pub fn initial_connection_window_size(mut self, size: u32) -> Self {
         self.options.initial_connection_window_size = Some(size);
         self

@@ -71,6 +71,12 @@ pub struct ServerCall {
     pub(crate) respond: h2::server::SendResponse<Bytes>,
 }
 
+/// The receive windows we announce, per stream and per connection: 1 MiB. HTTP/2's default
+/// (64 KiB, RFC 9113 §6.9.2) lets a client send only 64 KiB per round trip, which caps a 1 MiB
+/// request at a crawl on any link with latency; 1 MiB is what hyper's server uses too. The
+/// windows are limits, not allocations: memory is used only for data actually in flight.
+const DEFAULT_WINDOW: u32 = 1 << 20;
+
 /// Settings shared by every connection of one server.
 #[derive(Clone, Debug)]
 pub(crate) struct ServerConfig {
@@ -83,9 +89,9 @@ pub(crate) struct ServerConfig {
     /// SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients.
     pub(crate) max_concurrent_streams: Option<u32>,
     /// SETTINGS_INITIAL_WINDOW_SIZE (per stream).
-    pub(crate) initial_stream_window: Option<u32>,
+    pub(crate) initial_stream_window: u32,
     /// The connection-level receive window.
-    pub(crate) initial_connection_window: Option<u32>,
+    pub(crate) initial_connection_window: u32,
     /// SETTINGS_MAX_FRAME_SIZE.
     pub(crate) max_frame_size: Option<u32>,
     /// How long graceful shutdown waits for in-flight calls before closing connections.
@@ -99,8 +105,8 @@ impl Default for ServerConfig {
             max_send: usize::MAX,
             send_compression: None,
             max_concurrent_streams: None,
-            initial_stream_window: None,
-            initial_connection_window: None,
+            initial_stream_window: DEFAULT_WINDOW,
+            initial_connection_window: DEFAULT_WINDOW,
             max_frame_size: None,
             drain_timeout: Duration::from_secs(10),
         }
@@ -170,15 +176,16 @@ impl Builder {
         self
     }
 
-    /// SETTINGS_INITIAL_WINDOW_SIZE: how many bytes a client may send on one call unacknowledged.
+    /// SETTINGS_INITIAL_WINDOW_SIZE: how many bytes a client may send on one call unacknowledged
+    /// (default 1 MiB).
     pub fn initial_stream_window_size(mut self, size: u32) -> Self {
-        self.config.initial_stream_window = Some(size);
+        self.config.initial_stream_window = size;
         self
     }
 
-    /// The connection-level receive window (shared by all calls on a connection).
+    /// The connection-level receive window, shared by all calls on a connection (default 1 MiB).
     pub fn initial_connection_window_size(mut self, size: u32) -> Self {
-        self.config.initial_connection_window = Some(size);
+        self.config.initial_connection_window = size;
         self
     }
 

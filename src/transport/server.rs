@@ -102,11 +102,14 @@ fn is_fatal_accept_error(error: &io::Error) -> bool {
 /// its flow-control window, and would be cut off. We size the budget so that a window full of
 /// the smallest gRPC frames (a bare 5-byte prefix) fits: any client that respects flow control
 /// and sends whole messages stays under it, while a flood of 1-byte frames still trips it.
-fn data_frame_budget(connection_window: Option<u32>) -> usize {
+/// The budget is capped (16 MiB of charge, about 65,000 minimal frames) so that a very large
+/// configured window does not lift the protection altogether.
+fn data_frame_budget(connection_window: u32) -> usize {
     const SMALL_FRAME_CHARGE: usize = 256;
     const SMALLEST_GRPC_FRAME: usize = crate::wire::PREFIX_LEN;
-    let window = connection_window.unwrap_or(65_535) as usize;
-    (window / SMALLEST_GRPC_FRAME + 1) * (SMALL_FRAME_CHARGE - SMALLEST_GRPC_FRAME)
+    const CAP: usize = 16 << 20;
+    let frames = connection_window as usize / SMALLEST_GRPC_FRAME + 1;
+    (frames * (SMALL_FRAME_CHARGE - SMALLEST_GRPC_FRAME)).min(CAP)
 }
 
 /// Serves one connection until the peer closes it or shutdown has drained it.
@@ -123,12 +126,8 @@ pub(crate) async fn serve_connection<IO>(
     if let Some(max) = config.max_concurrent_streams {
         builder.max_concurrent_streams(max);
     }
-    if let Some(size) = config.initial_stream_window {
-        builder.initial_window_size(size);
-    }
-    if let Some(size) = config.initial_connection_window {
-        builder.initial_connection_window_size(size);
-    }
+    builder.initial_window_size(config.initial_stream_window);
+    builder.initial_connection_window_size(config.initial_connection_window);
     if let Some(size) = config.max_frame_size {
         builder.max_frame_size(size);
     }
