@@ -19,7 +19,9 @@
 //!
 //! Why it is shaped this way:
 //! - Message edges are unrelated to DATA frame edges (PROTOCOL-HTTP2 § Data Frames), so DATA
-//!   payloads go into a [`MessageDecoder`] and messages come out of it one at a time.
+//!   payloads go into a framer and messages come out of it one at a time: on the server the
+//!   shared [`MessageDecoder`], which slices payloads; on the client an inbox that gathers them
+//!   into one reused buffer (large responses span many frames; see `Inbox` for the numbers).
 //! - Each DATA payload's length is handed back to h2's flow control as soon as the bytes are in
 //!   the decoder. The decoder only asks for more frames when it holds no whole message, so the
 //!   memory held per call stays bounded by one message (the receive limit) plus one frame,
@@ -73,7 +75,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use h2::RecvStream;
 use http::HeaderMap;
 use tokio::time::{Instant, Sleep};
@@ -84,7 +86,7 @@ use crate::headers::{CONTENT_TYPE, GRPC_ENCODING, GRPC_STATUS, is_grpc_content_t
 use crate::interceptor::CallHooks;
 use crate::metadata::Metadata;
 use crate::status::{Code, Status};
-use crate::wire::{MessageDecoder, RawMessage};
+use crate::wire::{MessageDecoder, MessagePrefix, PREFIX_LEN, RawMessage};
 
 /// The send half of a client call's stream, shared by the `RequestSink` (which writes
 /// messages into it) and the [`Streaming`] (which resets it when the deadline passes).
@@ -112,7 +114,7 @@ pub struct Streaming<T> {
     /// Where the call is in its life (see the state diagram in the module doc).
     state: State,
     /// Message framing across DATA frames.
-    decoder: MessageDecoder,
+    decoder: Framing,
     /// The peer's grpc-encoding for this call.
     encoding: Encoding,
     /// The peer's grpc-encoding when this build cannot decode it: only an error if a
@@ -161,6 +163,118 @@ enum State {
     Trailers(RecvStream),
     /// Nothing more to read; `end` holds the outcome.
     Done,
+}
+
+/// How DATA payloads become messages: the server role keeps the shared [`MessageDecoder`]; the
+/// client role gathers payloads into one reusable buffer ([`Inbox`]).
+enum Framing {
+    /// Server: payloads are kept as they came and sliced, copied only across payloads.
+    Server(MessageDecoder),
+    /// Client: see [`Inbox`].
+    Client(Inbox),
+}
+
+impl Framing {
+    /// Adds one DATA payload.
+    fn push(&mut self, data: Bytes) {
+        match self {
+            Framing::Server(decoder) => decoder.push(data),
+            Framing::Client(inbox) => inbox.push(&data),
+        }
+    }
+
+    /// The next whole message, `Ok(None)` when more bytes are needed.
+    fn next_message(&mut self) -> Result<Option<RawMessage>, Status> {
+        match self {
+            Framing::Server(decoder) => decoder.next_message(),
+            Framing::Client(inbox) => inbox.next_message(),
+        }
+    }
+
+    /// At END_STREAM: INTERNAL if a message was cut short.
+    fn finish(&self) -> Result<(), Status> {
+        match self {
+            Framing::Server(decoder) => decoder.finish(),
+            Framing::Client(inbox) => inbox.finish(),
+        }
+    }
+}
+
+/// Client-side framing: every DATA payload is appended to one buffer that is reused from
+/// message to message, and each whole message is split off it without a further copy.
+///
+/// Why not slice the payloads as the server role does: a large response message spans many
+/// DATA frames (16 KiB each by default), and gathering it needs a contiguous copy anyway. Made
+/// into a fresh allocation per message, as the shared decoder does, that copy page-faulted
+/// through new memory for every 1 MiB message (the allocator returns large freed blocks to the
+/// kernel): `perf record` of 200 downloads of 1 MiB put 45 % of the client's time in page
+/// faults. Here the buffer's memory is reclaimed once the caller has decoded the previous
+/// message, so the copy lands in memory already mapped; for small messages it is one `memcpy`
+/// of each payload. The buffer grows only with bytes that arrived (a prefix claiming a large
+/// length allocates nothing), and keeps the capacity of the largest message seen, at most the
+/// receive limit plus one frame, until the call ends. Same rules and codes as
+/// [`MessageDecoder`] (`wire.rs`).
+struct Inbox {
+    /// Received bytes not yet handed out as messages.
+    buf: BytesMut,
+    /// Largest message body accepted, in bytes.
+    max_len: usize,
+}
+
+impl Inbox {
+    /// An empty inbox that rejects messages over `max_len` bytes.
+    fn new(max_len: usize) -> Inbox {
+        Inbox {
+            buf: BytesMut::new(),
+            max_len,
+        }
+    }
+
+    /// Appends one DATA payload.
+    fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next whole message; the length is checked against the limit as soon as the prefix
+    /// is in, before the body is waited for (RESOURCE_EXHAUSTED; a bad flag is INTERNAL).
+    fn next_message(&mut self) -> Result<Option<RawMessage>, Status> {
+        let Some(head) = self.buf.get(..PREFIX_LEN) else {
+            return Ok(None);
+        };
+        let mut bytes = [0u8; PREFIX_LEN];
+        bytes.copy_from_slice(head);
+        let prefix = MessagePrefix::decode(bytes)?;
+        let len = usize::try_from(prefix.len).unwrap_or(usize::MAX);
+        if len > self.max_len {
+            return Err(Status::resource_exhausted(format!(
+                "message of {len} bytes exceeds the receive limit of {} bytes",
+                self.max_len
+            )));
+        }
+        if self.buf.len() - PREFIX_LEN < len {
+            return Ok(None);
+        }
+        self.buf.advance(PREFIX_LEN);
+        let data = self.buf.split_to(len).freeze();
+        Ok(Some(RawMessage {
+            compressed: prefix.compressed,
+            data,
+        }))
+    }
+
+    /// At END_STREAM: INTERNAL if a prefix or a message was cut short.
+    fn finish(&self) -> Result<(), Status> {
+        match self.buf.len() {
+            0 => Ok(()),
+            n if n < PREFIX_LEN => Err(Status::internal(format!(
+                "truncated message: stream ended {n} bytes into a {PREFIX_LEN}-byte prefix"
+            ))),
+            n => Err(Status::internal(format!(
+                "truncated message: stream ended after {} message bytes",
+                n - PREFIX_LEN
+            ))),
+        }
+    }
 }
 
 impl<T> Streaming<T> {
@@ -220,7 +334,11 @@ impl<T> Streaming<T> {
     fn new(state: State, encoding: Encoding, max_len: usize, client: Option<ClientSide>) -> Self {
         Streaming {
             state,
-            decoder: MessageDecoder::new(max_len),
+            decoder: if client.is_some() {
+                Framing::Client(Inbox::new(max_len))
+            } else {
+                Framing::Server(MessageDecoder::new(max_len))
+            },
             encoding,
             unsupported_encoding: None,
             max_len,

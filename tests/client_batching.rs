@@ -1,0 +1,368 @@
+//! How the client puts request messages on the wire (`src/client/sink.rs`): a client stream's
+//! ready messages are coalesced into few DATA frames, a message is never held back waiting for
+//! the next one, and a bidi `RequestSink` delivers each message on its own. The server is raw
+//! `h2::server` on `127.0.0.1:0`, so the test sees the DATA frames exactly as sent.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bare_grpc::wire::{MessageDecoder, MessagePrefix};
+use bare_grpc::{Channel, Code, Request};
+use bytes::{BufMut, Bytes, BytesMut};
+use h2::RecvStream;
+use h2::server::SendResponse;
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+/// No call may take longer than this.
+const BOUND: Duration = Duration::from_secs(10);
+
+/// What the server saw of one request body.
+#[derive(Debug, Default)]
+struct Seen {
+    /// DATA frames with a payload.
+    frames: usize,
+    /// Whole messages.
+    messages: usize,
+}
+
+/// One length-prefixed `StringValue` holding `text`.
+fn message(text: &str) -> Bytes {
+    let body = text.to_owned().encode_to_vec();
+    let mut buf = BytesMut::new();
+    MessagePrefix {
+        compressed: false,
+        len: body.len() as u32,
+    }
+    .encode(&mut buf);
+    buf.put_slice(&body);
+    buf.freeze()
+}
+
+/// Answers with one message and grpc-status 0.
+fn answer(mut respond: SendResponse<Bytes>, text: &str) {
+    let head = http::Response::builder()
+        .status(200)
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let mut body = respond.send_response(head, false).unwrap();
+    body.send_data(message(text), false).unwrap();
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    body.send_trailers(trailers).unwrap();
+}
+
+/// Reads a request body to its end (or until `stop_after` messages), counting DATA frames
+/// and messages, and releasing the window as it goes.
+async fn read_body(body: &mut RecvStream, stop_after: Option<usize>) -> Seen {
+    let mut seen = Seen::default();
+    let mut decoder = MessageDecoder::new(usize::MAX);
+    while stop_after.is_none_or(|n| seen.messages < n) {
+        let Some(data) = body.data().await else {
+            break;
+        };
+        let data = data.expect("request DATA");
+        if data.is_empty() {
+            continue;
+        }
+        let _ = body.flow_control().release_capacity(data.len());
+        seen.frames += 1;
+        decoder.push(data);
+        while decoder
+            .next_message()
+            .expect("well-framed request")
+            .is_some()
+        {
+            seen.messages += 1;
+        }
+    }
+    seen
+}
+
+/// A server for one connection whose every call reads the request (up to `stop_after`
+/// messages), reports what it saw on `seen`, and answers "done".
+async fn counting_server(stop_after: Option<usize>) -> (SocketAddr, mpsc::Receiver<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (report, seen) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(mut connection) = h2::server::handshake(tcp).await else {
+            return;
+        };
+        while let Some(Ok((request, respond))) = connection.accept().await {
+            let report = report.clone();
+            tokio::spawn(async move {
+                let mut body = request.into_body();
+                let seen = read_body(&mut body, stop_after).await;
+                answer(respond, "done");
+                let _ = report.send(seen).await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// `count` messages, all ready at once.
+struct Ready {
+    /// Messages still to yield.
+    left: usize,
+}
+
+impl futures_core::Stream for Ready {
+    type Item = String;
+    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<String>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        self.left -= 1;
+        Poll::Ready(Some(format!("m{}", self.left % 10)))
+    }
+}
+
+/// One message, then nothing more, ever (the stream never ends).
+struct OneThenWait {
+    /// Has the message gone out?
+    sent: bool,
+}
+
+impl futures_core::Stream for OneThenWait {
+    type Item = String;
+    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<String>> {
+        if self.sent {
+            return Poll::Pending;
+        }
+        self.sent = true;
+        Poll::Ready(Some("only".to_owned()))
+    }
+}
+
+#[tokio::test]
+async fn a_client_stream_of_small_ready_messages_is_coalesced() {
+    const COUNT: usize = 100_000;
+    let (addr, mut seen) = counting_server(None).await;
+    let channel = Channel::lazy(&addr.to_string()).unwrap();
+    let call = channel.client_streaming::<String, String, _>(
+        "/test.Batch/Upload",
+        Request::new(Ready { left: COUNT }),
+    );
+    let response = timeout(BOUND, call).await.expect("the call hung").unwrap();
+    assert_eq!(response.into_inner(), "done");
+    let seen = seen.recv().await.expect("the server's count");
+    assert_eq!(seen.messages, COUNT);
+    // 100,000 messages of 9 bytes on the wire are 900,000 bytes: 55 DATA frames of 16 KiB,
+    // about twice that as the server's 64 KiB window hands out capacity in pieces. One frame
+    // per message would be 100,000 (and h2 servers call that abuse).
+    assert!(
+        seen.frames <= COUNT / 500,
+        "{} DATA frames for {COUNT} messages",
+        seen.frames
+    );
+}
+
+#[tokio::test]
+async fn a_message_is_sent_when_the_stream_has_no_next_one_ready() {
+    // The server answers after the first message; the stream never ends. A client that held
+    // the message back to fill a batch would wait forever.
+    let (addr, mut seen) = counting_server(Some(1)).await;
+    let channel = Channel::lazy(&addr.to_string()).unwrap();
+    let call = channel.client_streaming::<String, String, _>(
+        "/test.Batch/Upload",
+        Request::new(OneThenWait { sent: false }),
+    );
+    let response = timeout(BOUND, call)
+        .await
+        .expect("the message was held back");
+    assert_eq!(response.unwrap().into_inner(), "done");
+    let seen = seen.recv().await.expect("the server's count");
+    assert_eq!((seen.frames, seen.messages), (1, 1));
+}
+
+#[tokio::test]
+async fn bidi_delivers_each_message_before_the_next_is_sent() {
+    // An echo that answers each message as it arrives: a ping-pong only completes when every
+    // `send` reaches the server on its own.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let mut connection = h2::server::handshake(tcp).await.expect("handshake");
+        while let Some(Ok((request, mut respond))) = connection.accept().await {
+            tokio::spawn(async move {
+                let head = http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/grpc")
+                    .body(())
+                    .unwrap();
+                let mut out = respond.send_response(head, false).unwrap();
+                let mut body = request.into_body();
+                let mut decoder = MessageDecoder::new(usize::MAX);
+                while let Some(Ok(data)) = body.data().await {
+                    let _ = body.flow_control().release_capacity(data.len());
+                    decoder.push(data);
+                    while let Some(raw) = decoder.next_message().unwrap() {
+                        let text = String::decode(raw.data).unwrap();
+                        out.send_data(message(&text), false).unwrap();
+                    }
+                }
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                out.send_trailers(trailers).unwrap();
+            });
+        }
+    });
+    let channel = Channel::lazy(&addr.to_string()).unwrap();
+    timeout(BOUND, async {
+        let (mut sink, mut answers) = channel
+            .bidi::<String, String>("/test.Batch/PingPong", Request::new(()))
+            .await
+            .unwrap();
+        for i in 0..200 {
+            sink.send(format!("ping {i}")).await.unwrap();
+            let back = answers.message().await.unwrap();
+            assert_eq!(back, Some(format!("ping {i}")));
+        }
+        sink.finish();
+        assert_eq!(answers.message().await.unwrap(), None);
+    })
+    .await
+    .expect("a ping-pong message was held back");
+}
+
+#[tokio::test]
+async fn send_after_the_server_ended_the_call_fails() {
+    // The server answers at once and resets the request side: later sends must fail instead
+    // of queueing forever.
+    let (addr, _seen) = counting_server(Some(0)).await;
+    let channel = Channel::lazy(&addr.to_string()).unwrap();
+    let outcome = timeout(BOUND, async {
+        let (mut sink, mut answers) = channel
+            .bidi::<String, String>("/test.Batch/Early", Request::new(()))
+            .await
+            .unwrap();
+        assert_eq!(answers.message().await.unwrap().as_deref(), Some("done"));
+        assert_eq!(answers.message().await.unwrap(), None);
+        let mut failed = None;
+        for i in 0..1_000 {
+            if let Err(status) = sink.send(format!("late {i}")).await {
+                failed = Some(status);
+                break;
+            }
+        }
+        failed
+    })
+    .await
+    .expect("the client hung");
+    let status = outcome.expect("every send after the end succeeded");
+    assert_ne!(status.code(), Code::Ok);
+}
+
+/// A byte stream that reports, once, when `target` bytes have been written through it.
+struct CountingIo {
+    /// The socket.
+    inner: tokio::net::TcpStream,
+    /// Bytes written so far.
+    written: usize,
+    /// When to report.
+    target: usize,
+    /// Where to report.
+    reached: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl tokio::io::AsyncRead for CountingIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CountingIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = &polled {
+            self.written += n;
+            if self.written >= self.target {
+                if let Some(reached) = self.reached.take() {
+                    let _ = reached.send(());
+                }
+            }
+        }
+        polled
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn a_window_full_of_small_frames_is_not_called_abuse() {
+    // The server writes one DATA frame per message, as grpc-go does, and all of them fit in
+    // the client's default windows; the caller reads nothing until the server has written
+    // them all. h2's default small-frame budget would close the connection with
+    // ENHANCE_YOUR_CALM long before that; the channel's budget covers its window.
+    const COUNT: usize = 150_000;
+    let one = message("m");
+    let total = COUNT * (one.len() + 9);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (reached_tx, reached) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let io = CountingIo {
+            inner: tcp,
+            written: 0,
+            target: total,
+            reached: Some(reached_tx),
+        };
+        let mut connection = h2::server::handshake(io).await.expect("handshake");
+        while let Some(Ok((_request, mut respond))) = connection.accept().await {
+            let one = one.clone();
+            tokio::spawn(async move {
+                let head = http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/grpc")
+                    .body(())
+                    .unwrap();
+                let mut body = respond.send_response(head, false).unwrap();
+                for _ in 0..COUNT {
+                    body.send_data(one.clone(), false).unwrap();
+                }
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                body.send_trailers(trailers).unwrap();
+            });
+        }
+    });
+    let channel = Channel::lazy(&addr.to_string()).unwrap();
+    let outcome = timeout(BOUND, async {
+        let mut stream = channel
+            .server_streaming::<String, String>("/test.Batch/Pump", Request::new("go".into()))
+            .await?;
+        reached.await.expect("the server wrote every frame");
+        let mut n = 0;
+        while stream.message().await?.is_some() {
+            n += 1;
+        }
+        Ok::<usize, bare_grpc::Status>(n)
+    })
+    .await
+    .expect("the client hung");
+    assert_eq!(outcome.unwrap(), COUNT);
+}
