@@ -47,6 +47,7 @@ pub mod client;
 pub mod codec;
 pub mod codegen;
 pub mod compression;
+mod first;
 pub mod headers;
 pub mod interceptor;
 pub mod metadata;

@@ -58,6 +58,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
 
 use super::ChannelOptions;
+use crate::first::{First, first};
 use crate::status::Status;
 
 /// Where a channel connects: a host (name or IP literal) and a port, and the `:authority`
@@ -295,9 +296,8 @@ impl Driver {
         let mut generation = 0u64;
         loop {
             // IDLE: wait until a call wants a connection.
-            tokio::select! {
-                _ = self.signals.demand.notified() => {}
-                _ = self.tx.closed() => return,
+            if let First::B(()) = first(self.signals.demand.notified(), self.tx.closed()).await {
+                return;
             }
             // CONNECTING, with back-off after each failure.
             let (ready, closed) = loop {
@@ -306,9 +306,9 @@ impl Driver {
                     self.options.connect_timeout,
                     connect(&self.target, &self.options),
                 );
-                let outcome = tokio::select! {
-                    outcome = attempt => outcome,
-                    _ = self.tx.closed() => return,
+                let outcome = match first(attempt, self.tx.closed()).await {
+                    First::A(outcome) => outcome,
+                    First::B(()) => return,
                 };
                 let status = match outcome {
                     Ok(Ok(connected)) => break connected,
@@ -320,9 +320,8 @@ impl Driver {
                 };
                 self.tx.send_replace(ConnState::TransientFailure(status));
                 let delay = backoff.next_delay();
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = self.tx.closed() => return,
+                if let First::B(()) = first(tokio::time::sleep(delay), self.tx.closed()).await {
+                    return;
                 }
             };
             backoff.reset();
@@ -334,14 +333,15 @@ impl Driver {
             // READY until the connection ends or a call reports it refusing work.
             let mut closed = closed;
             loop {
-                tokio::select! {
-                    _ = &mut closed => break,
-                    _ = self.signals.broken.notified() => {
+                let ended = first(&mut closed, self.signals.broken.notified());
+                match first(ended, self.tx.closed()).await {
+                    First::A(First::A(_)) => break,
+                    First::A(First::B(())) => {
                         if self.signals.broken_generation.load(Ordering::Acquire) == generation {
                             break;
                         }
                     }
-                    _ = self.tx.closed() => return,
+                    First::B(()) => return,
                 }
             }
             self.tx.send_replace(ConnState::Idle);

@@ -19,6 +19,7 @@
 //! that opens a connection and never finishes its request). Scrapers reconnect as a matter of
 //! course.
 
+use crate::first::{First, first};
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -65,9 +66,9 @@ impl Metrics {
         let mut signal = pin!(signal);
         let mut connections = JoinSet::new();
         loop {
-            let accepted = tokio::select! {
-                () = &mut signal => break,
-                accepted = listener.accept() => accepted,
+            let accepted = match first(&mut signal, listener.accept()).await {
+                First::A(()) => break,
+                First::B(accepted) => accepted,
             };
             while connections.try_join_next().is_some() {}
             let tcp = match accepted {

@@ -3,7 +3,7 @@
 //! One call's path through the modules:
 //!
 //! ```text
-//!  TcpListener ─accept─▶ transport::server  (h2 handshake, SETTINGS, one task per stream)
+//!  TcpListener ─accept─▶ transport::server  (h2 handshake, SETTINGS; calls polled in the connection task)
 //!                              │ HEADERS
 //!                              ▼
 //!                        server::head       (content-type, te, :path, grpc-encoding,

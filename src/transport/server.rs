@@ -1,4 +1,4 @@
-//! Server side of the transport: accept loop, h2 handshake, one task per stream, graceful
+//! Server side of the transport: accept loop, h2 handshake, the calls of each connection, graceful
 //! shutdown (RFC 9113 §6.8 GOAWAY; PROTOCOL-HTTP2 § Connection Management).
 //!
 //! ```text
@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::first::{First, first};
 use crate::server::Shared;
 use crate::transport::call_set::CallSet;
 
@@ -43,33 +44,32 @@ pub(crate) async fn serve(
     let mut connections = JoinSet::new();
     let mut signal = std::pin::pin!(signal);
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (socket, peer) = match accepted {
-                    Ok(pair) => pair,
-                    // Per-connection failures (the peer reset before we accepted, fd limits)
-                    // must not stop the server; back off briefly on resource exhaustion.
-                    Err(error) => {
-                        if is_fatal_accept_error(&error) {
-                            return Err(error);
-                        }
-                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                        continue;
-                    }
-                };
-                // Small gRPC messages should leave now, not wait for Nagle's algorithm.
-                let _ = socket.set_nodelay(true);
-                connections.spawn(serve_connection(
-                    socket,
-                    Some(peer),
-                    Arc::clone(&shared),
-                    shutdown_rx.clone(),
-                ));
+        // Reap finished connection tasks so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+        let accepted = match first(&mut signal, listener.accept()).await {
+            First::A(()) => break,
+            First::B(accepted) => accepted,
+        };
+        let (socket, peer) = match accepted {
+            Ok(pair) => pair,
+            // Per-connection failures (the peer reset before we accepted, fd limits) must not
+            // stop the server; back off briefly on resource exhaustion.
+            Err(error) => {
+                if is_fatal_accept_error(&error) {
+                    return Err(error);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                continue;
             }
-            // Reap finished connection tasks so the set does not grow without bound.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            () = &mut signal => break,
-        }
+        };
+        // Small gRPC messages should leave now, not wait for Nagle's algorithm.
+        let _ = socket.set_nodelay(true);
+        connections.spawn(serve_connection(
+            socket,
+            Some(peer),
+            Arc::clone(&shared),
+            shutdown_rx.clone(),
+        ));
     }
     drop(listener);
     let _ = shutdown_tx.send(true);
