@@ -38,7 +38,7 @@
 
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
@@ -88,12 +88,15 @@ impl<T> Ending<Result<T, Status>> {
 }
 
 /// Runs `work` until it finishes, the deadline passes, or `client_gone` reports a reset.
+///
+/// `work` comes pinned by the caller, not by value: an `async fn` keeps its arguments in its
+/// own state apart from its locals, so a future passed by value and pinned here would be stored
+/// twice per call — the handler's future is the largest part of a call's memory.
 async fn guard<F: Future>(
-    work: F,
+    mut work: Pin<&mut F>,
     deadline: Option<Instant>,
     mut client_gone: impl FnMut(&mut Context<'_>) -> bool,
 ) -> Ending<F::Output> {
-    let mut work = pin!(work);
     let mut timer = pin!(async move {
         match deadline {
             Some(at) => tokio::time::sleep_until(at).await,
@@ -255,7 +258,8 @@ where
         } = call;
         let metadata = std::mem::take(&mut head.metadata);
         let head = &head;
-        let work = async move { handler(read_request(&mut body, head, metadata).await?).await };
+        let work =
+            pin!(async move { handler(read_request(&mut body, head, metadata).await?).await });
         let ending = guard(work, head.deadline, |cx| respond.poll_reset(cx).is_ready()).await;
         finish_single(&mut respond, head, ending);
     })
@@ -278,7 +282,7 @@ where
         let metadata = std::mem::take(&mut head.metadata);
         let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = head.request(metadata, messages);
-        let ending = guard(handler(request), head.deadline, |cx| {
+        let ending = guard(pin!(handler(request)), head.deadline, |cx| {
             respond.poll_reset(cx).is_ready()
         })
         .await;
@@ -321,7 +325,9 @@ where
         let sink = ResponseSink::new(outbound.clone(), &head);
         let head = &head;
         let work =
-            async move { handler(read_request(&mut body, head, metadata).await?, sink).await };
+            pin!(
+                async move { handler(read_request(&mut body, head, metadata).await?, sink).await }
+            );
         let ending = guard(work, head.deadline, |cx| outbound.poll_idle(cx)).await;
         finish_streaming(&outbound, head, ending);
     })
@@ -346,7 +352,7 @@ where
         let sink = ResponseSink::new(outbound.clone(), &head);
         let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = head.request(metadata, messages);
-        let ending = guard(handler(request, sink), head.deadline, |cx| {
+        let ending = guard(pin!(handler(request, sink)), head.deadline, |cx| {
             outbound.poll_idle(cx)
         })
         .await;
