@@ -42,6 +42,7 @@
 use std::sync::Arc;
 use std::task::Poll;
 
+use bytes::Bytes;
 use futures_core::Stream;
 use h2::client::ResponseFuture;
 use http::HeaderValue;
@@ -106,6 +107,35 @@ struct OpenCall {
     send: SharedSend,
     /// The inbound half.
     streaming_response: ResponseFuture,
+}
+
+impl OpenCall {
+    /// The two halves of a call whose single request message is `data`: the response stream,
+    /// and the upload that sends `data` (a copy: the retry loop keeps the original).
+    fn single<Out>(self, params: &CallParams, data: &Bytes) -> (Streaming<Out>, Upload) {
+        let streaming = Streaming::client(
+            self.streaming_response,
+            self.send.clone(),
+            params.max_recv,
+            params.deadline,
+        );
+        (streaming, Upload::bytes(self.send, data.clone()))
+    }
+}
+
+/// Encodes the single request message of a unary or server-streaming call (checking the send
+/// limit) and shows it to the interceptors; the message itself is not needed after this.
+fn encode_single_request<In: prost::Message + 'static>(
+    request: Request<In>,
+    params: &CallParams,
+    hooks: Option<&Arc<CallHooks>>,
+) -> Result<(Metadata, Bytes), Status> {
+    let (metadata, message) = request.into_parts();
+    let data = encode_request(&message, params.encoding, params.max_send)?;
+    if let Some(hooks) = hooks {
+        hooks.request(&message, data.len() - PREFIX_LEN);
+    }
+    Ok((metadata, data))
 }
 
 /// Runs `fut` under the call's deadline.
@@ -270,25 +300,14 @@ impl Channel {
         In: prost::Message + 'static,
         Out: prost::Message + Default + 'static,
     {
-        let (metadata, message) = request.into_parts();
-        let data = encode_request(&message, params.encoding, params.max_send)?;
-        if let Some(hooks) = hooks {
-            hooks.request(&message, data.len() - PREFIX_LEN);
-        }
-        drop(message);
+        let (metadata, data) = encode_single_request(request, params, hooks)?;
         let mut retrier = self.retrier();
         loop {
             let (status, committed) = match self.open(path, &metadata, params).await {
                 Err(status) => (status, false),
                 Ok(call) => {
-                    let mut streaming = Streaming::<Out>::client(
-                        call.streaming_response,
-                        call.send.clone(),
-                        params.max_recv,
-                        params.deadline,
-                    );
+                    let (mut streaming, mut upload) = call.single::<Out>(params, &data);
                     streaming.observe(hooks.cloned(), false);
-                    let mut upload = Upload::bytes(call.send, data.clone());
                     match single_response(&mut streaming, &mut upload).await {
                         Ok(response) => return Ok(response),
                         Err(status) => (status, streaming.response_started()),
@@ -341,24 +360,13 @@ impl Channel {
         In: prost::Message + 'static,
         Out: prost::Message + Default + 'static,
     {
-        let (metadata, message) = request.into_parts();
-        let data = encode_request(&message, params.encoding, params.max_send)?;
-        if let Some(hooks) = hooks {
-            hooks.request(&message, data.len() - PREFIX_LEN);
-        }
-        drop(message);
+        let (metadata, data) = encode_single_request(request, params, hooks)?;
         let mut retrier = self.retrier();
         loop {
             let (status, committed) = match self.open(path, &metadata, params).await {
                 Err(status) => (status, false),
                 Ok(call) => {
-                    let mut streaming = Streaming::<Out>::client(
-                        call.streaming_response,
-                        call.send.clone(),
-                        params.max_recv,
-                        params.deadline,
-                    );
-                    let mut upload = Upload::bytes(call.send, data.clone());
+                    let (mut streaming, mut upload) = call.single::<Out>(params, &data);
                     let headers = std::future::poll_fn(|cx| {
                         upload.poll_upload(cx)?;
                         match streaming.poll_headers(cx) {
