@@ -56,10 +56,22 @@ pub fn encode_message<M: prost::Message>(
     encoding: Encoding,
     buf: &mut BytesMut,
 ) -> Result<(), Status> {
+    encode_message_within(msg, encoding, usize::MAX, buf)
+}
+
+/// [`encode_message`] with a send limit on the protobuf length (before compression): a larger
+/// message is RESOURCE_EXHAUSTED and nothing is written. The limit is checked against the
+/// length the encoder computes anyway, so a limited send costs no second pass over the message.
+pub fn encode_message_within<M: prost::Message>(
+    msg: &M,
+    encoding: Encoding,
+    max_len: usize,
+    buf: &mut BytesMut,
+) -> Result<(), Status> {
     let start = buf.len();
     let result = match encoding {
-        Encoding::Identity => encode_identity(msg, buf, start),
-        Encoding::Gzip => encode_compressed(msg, encoding, buf, start),
+        Encoding::Identity => encode_identity(msg, buf, start, max_len),
+        Encoding::Gzip => encode_compressed(msg, encoding, buf, start, max_len),
     };
     if result.is_err() {
         buf.truncate(start);
@@ -72,8 +84,10 @@ fn encode_identity<M: prost::Message>(
     msg: &M,
     buf: &mut BytesMut,
     start: usize,
+    max_len: usize,
 ) -> Result<(), Status> {
     let expected = msg.encoded_len();
+    within_send_limit(expected, max_len)?;
     message_len(expected)?;
     buf.reserve(PREFIX_LEN + expected);
     buf.extend_from_slice(&[0; PREFIX_LEN]);
@@ -88,8 +102,10 @@ fn encode_compressed<M: prost::Message>(
     encoding: Encoding,
     buf: &mut BytesMut,
     start: usize,
+    max_len: usize,
 ) -> Result<(), Status> {
     let plain = msg.encode_to_vec();
+    within_send_limit(plain.len(), max_len)?;
     buf.extend_from_slice(&[0; PREFIX_LEN]);
     compression::compress(encoding, &plain, buf)?;
     write_prefix(buf, start, true)
@@ -102,6 +118,16 @@ fn write_prefix(buf: &mut BytesMut, start: usize, compressed: bool) -> Result<()
     // `&mut [u8]` is a `BufMut` that writes over the slice: exactly the 5 bytes.
     let mut slot = &mut buf[start..start + PREFIX_LEN];
     MessagePrefix { compressed, len }.encode(&mut slot);
+    Ok(())
+}
+
+/// RESOURCE_EXHAUSTED when a message of `len` bytes is over the send limit `max_len`.
+fn within_send_limit(len: usize, max_len: usize) -> Result<(), Status> {
+    if len > max_len {
+        return Err(Status::resource_exhausted(format!(
+            "message of {len} bytes exceeds the send limit of {max_len} bytes"
+        )));
+    }
     Ok(())
 }
 
@@ -244,6 +270,27 @@ mod tests {
         }
         decoder.finish().unwrap();
         out
+    }
+
+    #[test]
+    fn send_limit_is_on_the_protobuf_length_and_writes_nothing_when_over() {
+        let msg = probe(100);
+        let len = msg.encoded_len();
+        let encodings: &[Encoding] = if cfg!(feature = "gzip") {
+            &[Encoding::Identity, Encoding::Gzip]
+        } else {
+            &[Encoding::Identity]
+        };
+        for &encoding in encodings {
+            // Exactly at the limit: sent. One byte over: RESOURCE_EXHAUSTED, `buf` untouched.
+            let mut buf = BytesMut::from(&b"kept"[..]);
+            encode_message_within(&msg, encoding, len, &mut buf).unwrap();
+            assert!(buf.len() > 4, "{encoding:?}");
+            let mut buf = BytesMut::from(&b"kept"[..]);
+            let err = encode_message_within(&msg, encoding, len - 1, &mut buf).unwrap_err();
+            assert_eq!(err.code(), Code::ResourceExhausted, "{encoding:?}");
+            assert_eq!(&buf[..], b"kept", "{encoding:?}");
+        }
     }
 
     #[test]

@@ -403,8 +403,8 @@ where
     // server can make us hold. Unary answers are such frames too (the message, then the
     // trailers), so the floor of SMALL_FRAME_BUDGET keeps a few thousand concurrent calls
     // whose tasks have not been polled yet from tripping it.
-    let window = options.initial_connection_window_size.unwrap_or(65_535) as usize;
-    let per_window = window / FRAME_FLOOR * (256 - FRAME_FLOOR);
+    let window = options.initial_connection_window_size.unwrap_or(65_535);
+    let per_window = crate::transport::small_frame_budget(window, FRAME_FLOOR);
     builder.data_frame_budget(per_window.max(SMALL_FRAME_BUDGET));
     let (send_request, mut connection) = builder
         .handshake::<_, Bytes>(io)

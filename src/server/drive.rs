@@ -46,7 +46,7 @@ use prost::Message;
 use tokio::time::Instant;
 
 use crate::call::{Request, Response};
-use crate::codec::{decode_message, encode_message};
+use crate::codec::{decode_message, encode_message_within};
 use crate::compression::Encoding;
 use crate::interceptor::{self, CallHooks};
 use crate::server::ServerCall;
@@ -186,20 +186,14 @@ async fn read_request<In: Message + Default + 'static>(
     Ok(request)
 }
 
-/// Encodes a single response message, checking the send limit first.
+/// Encodes a single response message within the send limit.
 fn encode_single<Out: Message>(
     message: &Out,
     encoding: Encoding,
     max_send: usize,
 ) -> Result<BytesMut, Status> {
-    let len = message.encoded_len();
-    if len > max_send {
-        return Err(Status::resource_exhausted(format!(
-            "response message of {len} bytes exceeds the send limit of {max_send} bytes"
-        )));
-    }
-    let mut buf = BytesMut::with_capacity(len + crate::wire::PREFIX_LEN);
-    encode_message(message, encoding, &mut buf)?;
+    let mut buf = BytesMut::new();
+    encode_message_within(message, encoding, max_send, &mut buf)?;
     Ok(buf)
 }
 

@@ -32,7 +32,7 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 
-use crate::codec::encode_message;
+use crate::codec::encode_message_within;
 use crate::compression::Encoding;
 use crate::interceptor::CallHooks;
 use crate::metadata::Metadata;
@@ -160,13 +160,6 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
     /// the client's flow-control window is full. Fails with `CANCELLED` once the client has
     /// reset the call, and with `RESOURCE_EXHAUSTED` for a message over the send limit.
     pub async fn send(&mut self, message: T) -> Result<(), Status> {
-        let len = message.encoded_len();
-        if len > self.max_send {
-            return Err(Status::resource_exhausted(format!(
-                "response message of {len} bytes exceeds the send limit of {} bytes",
-                self.max_send
-            )));
-        }
         let encoding = if self.compress_messages {
             self.encoding
         } else {
@@ -175,13 +168,14 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
         {
             let mut out = self.outbound.lock();
             let out = &mut *out;
+            // Encoded first: a message over the limit fails the send before any headers go out.
+            let before = out.pending.len();
+            encode_message_within(&message, encoding, self.max_send, &mut out.pending)?;
             if out.stream.is_none() {
                 let headers = respond::response_headers(&self.initial, self.encoding);
                 self.headers_sent = true;
                 out.stream = Some(out.respond.send_response(headers, false).map_err(gone)?);
             }
-            let before = out.pending.len();
-            encode_message(&message, encoding, &mut out.pending)?;
             if let Some(hooks) = &self.hooks {
                 hooks.response(
                     &message,

@@ -8,3 +8,17 @@
 
 mod call_set;
 pub(crate) mod server;
+
+/// h2 (0.4.20+) guards against floods of tiny DATA frames: each received frame with a payload
+/// under this many bytes charges `SMALL_DATA_FRAME - payload` against a connection budget until
+/// the application reads it, and an exhausted budget closes the connection with
+/// ENHANCE_YOUR_CALM. Both our server and our client size that budget with
+/// [`small_frame_budget`].
+const SMALL_DATA_FRAME: usize = 256;
+
+/// The budget that lets a whole flow-control `window` of `smallest`-byte DATA frames sit
+/// unread: a peer that respects the window and never sends frames smaller than `smallest` can
+/// not exhaust it, while a flood of smaller frames still does.
+pub(crate) fn small_frame_budget(window: u32, smallest: usize) -> usize {
+    (window as usize / smallest + 1) * (SMALL_DATA_FRAME - smallest)
+}

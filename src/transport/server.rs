@@ -105,11 +105,8 @@ fn is_fatal_accept_error(error: &io::Error) -> bool {
 /// The budget is capped (16 MiB of charge, about 65,000 minimal frames) so that a very large
 /// configured window does not lift the protection altogether.
 fn data_frame_budget(connection_window: u32) -> usize {
-    const SMALL_FRAME_CHARGE: usize = 256;
-    const SMALLEST_GRPC_FRAME: usize = crate::wire::PREFIX_LEN;
     const CAP: usize = 16 << 20;
-    let frames = connection_window as usize / SMALLEST_GRPC_FRAME + 1;
-    (frames * (SMALL_FRAME_CHARGE - SMALLEST_GRPC_FRAME)).min(CAP)
+    super::small_frame_budget(connection_window, crate::wire::PREFIX_LEN).min(CAP)
 }
 
 /// Serves one connection until the peer closes it or shutdown has drained it.
