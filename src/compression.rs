@@ -20,9 +20,11 @@
 //!
 //! The set of encodings is a closed enum rather than a registry of trait objects:
 //! the spec names a handful, peers use gzip, and a `match` shows the reader every
-//! case. gzip costs a dependency (`flate2` with its pure-Rust backend), so it sits
-//! behind the `gzip` cargo feature (on by default); a build without it still parses
-//! the header names and answers UNIMPLEMENTED instead of failing to compile.
+//! case. This module only names encodings and turns their errors into statuses;
+//! the gzip container itself (RFC 1952, with its CRC-32) is `src/gzip.rs`, and
+//! it costs a dependency (`miniz_oxide` for raw DEFLATE), so it sits behind the
+//! `gzip` cargo feature (on by default); a build without it still parses the
+//! header names and answers UNIMPLEMENTED instead of failing to compile.
 //! [`decompress`] bounds its output *while* inflating: a few KiB of gzip can
 //! claim gigabytes, and the receive limit must hold for the inflated size too.
 //!
@@ -138,53 +140,34 @@ pub fn decompress(encoding: Encoding, data: &[u8], max_len: usize) -> Result<Byt
     }
 }
 
-/// gzip through `flate2` (pure-Rust `miniz_oxide` backend).
+/// gzip through [`crate::gzip`]: its errors as gRPC statuses.
 #[cfg(feature = "gzip")]
 mod gzip {
-    use std::io::{Read, Write};
+    use bytes::{Bytes, BytesMut};
 
-    use bytes::{BufMut, Bytes, BytesMut};
-    use flate2::Compression;
-    use flate2::bufread::MultiGzDecoder;
-    use flate2::write::GzEncoder;
-
+    use crate::gzip::{self, Error};
     use crate::status::Status;
 
-    /// Appends the gzip encoding of `data` to `out`, at flate2's default level
-    /// (6, the level grpc-go also uses by default).
+    /// Appends one gzip member of `data` to `out` (deflate level 6, the level
+    /// grpc-go also uses by default).
     pub(super) fn compress(data: &[u8], out: &mut BytesMut) -> Result<(), Status> {
-        let failed = |e| Status::internal(format!("failed to compress message with gzip: {e}"));
-        let mut encoder = GzEncoder::new(out.writer(), Compression::default());
-        encoder.write_all(data).map_err(failed)?;
-        encoder.finish().map_err(failed)?;
-        Ok(())
+        gzip::compress(data, out).map_err(|_| {
+            Status::internal("failed to compress message with gzip: deflate stopped early")
+        })
     }
 
-    /// Inflates `data`, reading at most `max_len + 1` bytes of output so that an
+    /// Inflates `data`, holding at most `max_len + 1` bytes of output so that an
     /// over-limit message is noticed without inflating the rest of it.
     pub(super) fn decompress(data: &[u8], max_len: usize) -> Result<Bytes, Status> {
-        if data.is_empty() {
-            // Not a gzip member: peers compress even empty messages (to 20 bytes).
-            return Err(Status::internal(
-                "failed to decompress gzip message: empty input",
-            ));
-        }
-        // MultiGzDecoder, as RFC 1952 allows several members back to back; bytes
-        // after the last member that are not a gzip header are an error.
-        let bound = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
-        let mut inflater = MultiGzDecoder::new(data).take(bound);
-        // Start from a guess (deflate rarely shrinks protobuf below a quarter) and
-        // let the Vec grow; never reserve more than the limit allows.
-        let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(max_len));
-        inflater
-            .read_to_end(&mut out)
-            .map_err(|e| Status::internal(format!("failed to decompress gzip message: {e}")))?;
-        if out.len() > max_len {
-            return Err(Status::resource_exhausted(format!(
+        match gzip::decompress(data, max_len) {
+            Ok(out) => Ok(Bytes::from(out)),
+            Err(Error::TooLarge) => Err(Status::resource_exhausted(format!(
                 "message inflates to more than the receive limit of {max_len} bytes"
-            )));
+            ))),
+            Err(Error::Corrupt(why)) => Err(Status::internal(format!(
+                "failed to decompress gzip message: {why}"
+            ))),
         }
-        Ok(Bytes::from(out))
     }
 }
 

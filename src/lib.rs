@@ -48,6 +48,8 @@ pub mod codec;
 pub mod codegen;
 pub mod compression;
 mod first;
+#[cfg(feature = "gzip")]
+mod gzip;
 pub mod headers;
 pub mod interceptor;
 pub mod metadata;
