@@ -63,7 +63,7 @@ impl Stream for Bench {
             data: vec![b'x'; size as usize],
         };
         for _ in 0..count {
-            sink.send(chunk.clone()).await?;
+            sink.send(&chunk).await?;
         }
         Ok(())
     }

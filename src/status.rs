@@ -193,6 +193,11 @@ const H2_REASON_TABLE: &[(h2::Reason, Code)] = &[
     (h2::Reason::INADEQUATE_SECURITY, Code::PermissionDenied),
 ];
 
+/// `grpc-status` values, indexed by code: written from a table because every call sends one.
+const CODE_DIGITS: [&str; 17] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+];
+
 impl Code {
     /// The number sent in `grpc-status`.
     pub const fn as_i32(self) -> i32 {
@@ -276,6 +281,15 @@ impl Status {
     /// OK with an empty message: the status of a successful call.
     pub fn ok() -> Status {
         Status::new(Code::Ok, String::new())
+    }
+
+    /// OK with nothing beside it (no message, details or metadata): the trailers of such a
+    /// status are `grpc-status: 0` alone.
+    pub(crate) fn is_plain_ok(&self) -> bool {
+        self.code == Code::Ok
+            && self.message.is_empty()
+            && self.details.is_empty()
+            && self.metadata.as_ref().is_none_or(|m| m.is_empty())
     }
 
     /// A [`Code::Cancelled`] status.
@@ -402,9 +416,18 @@ impl Status {
     /// The three `grpc-*` fields replace any earlier value in `headers`, so
     /// the block always holds exactly one status; metadata is appended.
     pub fn add_to_headers(&self, headers: &mut HeaderMap) {
-        headers.insert(GRPC_STATUS, HeaderValue::from(self.code.as_i32()));
+        // The code's digits as a static value: no formatting, no allocation per call.
+        headers.insert(
+            GRPC_STATUS,
+            HeaderValue::from_static(CODE_DIGITS[self.code as usize]),
+        );
+        // Every call writes this block, usually into a map holding nothing but the status just
+        // inserted: there is nothing to remove then, and a `remove` would still hash its name.
+        let only_status = headers.len() == 1;
         if self.message.is_empty() {
-            headers.remove(GRPC_MESSAGE);
+            if !only_status {
+                headers.remove(GRPC_MESSAGE);
+            }
         } else {
             headers.insert(
                 GRPC_MESSAGE,
@@ -412,7 +435,9 @@ impl Status {
             );
         }
         if self.details.is_empty() {
-            headers.remove(GRPC_STATUS_DETAILS_BIN);
+            if !only_status {
+                headers.remove(GRPC_STATUS_DETAILS_BIN);
+            }
         } else {
             headers.insert(
                 GRPC_STATUS_DETAILS_BIN,
@@ -725,6 +750,18 @@ mod tests {
         // base64, unpadded
         assert_eq!(headers.get(GRPC_STATUS_DETAILS_BIN).unwrap(), "CAU");
         assert_eq!(headers.get("retry-hint").unwrap(), "later");
+    }
+
+    /// The table behind `grpc-status` has each code's own decimal digits.
+    #[test]
+    fn code_digits_match_the_codes() {
+        for n in 0..17 {
+            let code = Code::from_i32(n);
+            assert_eq!(CODE_DIGITS[code as usize], n.to_string());
+            let mut headers = HeaderMap::new();
+            Status::new(code, "").add_to_headers(&mut headers);
+            assert_eq!(headers.get(GRPC_STATUS).unwrap(), &n.to_string());
+        }
     }
 
     /// What from_headers reads, one rule per row.

@@ -92,7 +92,8 @@ impl RouteGuide for RouteGuideService {
         let mut names = request.into_inner();
         while let Some(name) = names.message().await? {
             if let Some(person) = self.find(&name.name) {
-                sink.send(person.clone()).await?;
+                // By reference: the sink encodes at once, so no clone is needed.
+                sink.send(person).await?;
             }
         }
         Ok(())

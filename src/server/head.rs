@@ -34,9 +34,10 @@ use http::{HeaderMap, HeaderValue, Method};
 use tokio::time::Instant;
 
 use crate::compression::Encoding;
-use crate::headers::{self, GRPC_ENCODING, GRPC_TIMEOUT, TE, TRAILERS};
+use crate::headers::{self, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT, TE, TRAILERS};
 use crate::interceptor::{CallHooks, CallInfo};
-use crate::metadata::Metadata;
+use crate::metadata::{self, Metadata};
+use crate::server::router::CallFuture;
 use crate::server::{ServerCall, Shared, respond};
 use crate::status::Status;
 use crate::timeout::decode_timeout;
@@ -92,14 +93,63 @@ impl CallHead {
     }
 }
 
-/// Serves one accepted HTTP/2 stream: admits it as a gRPC call and runs its handler, or rejects it.
-pub(crate) async fn handle_stream(
+/// The request header fields the server reads, picked out in one walk over the header block.
+///
+/// Why one walk: every `HeaderMap::get` or `remove` hashes its name and probes the table. A
+/// request's block is small (content-type, te, perhaps user-agent, grpc-timeout and
+/// grpc-accept-encoding), so comparing each received name with the few we want is cheaper than
+/// five lookups plus fifteen removals of reserved names, most of them absent.
+#[derive(Default)]
+struct Known {
+    content_type: Option<HeaderValue>,
+    te: Option<HeaderValue>,
+    encoding: Option<HeaderValue>,
+    timeout: Option<HeaderValue>,
+    accept_encoding: Option<HeaderValue>,
+    /// Which reserved names the block holds (see [`metadata::reserved_bit`]).
+    reserved: u16,
+}
+
+impl Known {
+    fn read(headers: &HeaderMap) -> Known {
+        let mut known = Known::default();
+        for (name, value) in headers {
+            let slot = if name == headers::CONTENT_TYPE {
+                &mut known.content_type
+            } else if name == TE {
+                &mut known.te
+            } else if name == GRPC_ENCODING {
+                &mut known.encoding
+            } else if name == GRPC_TIMEOUT {
+                &mut known.timeout
+            } else if name == GRPC_ACCEPT_ENCODING {
+                &mut known.accept_encoding
+            } else {
+                known.reserved |= metadata::reserved_bit(name);
+                continue;
+            };
+            known.reserved |= metadata::reserved_bit(name);
+            // The first value wins, as `HeaderMap::get` would give it.
+            if slot.is_none() {
+                *slot = Some(value.clone());
+            }
+        }
+        known
+    }
+}
+
+/// Admits one accepted HTTP/2 stream as a gRPC call and returns the call's future, or rejects
+/// the stream (the answer is queued on `respond`) and returns `None`.
+///
+/// Synchronous on purpose: every check here looks only at the header block, so the future the
+/// connection polls is the route's call future itself, with no wrapper future (and no second
+/// allocation) around it.
+pub(crate) fn start_call(
     request: http::Request<h2::RecvStream>,
     mut respond: h2::server::SendResponse<Bytes>,
     remote_addr: Option<SocketAddr>,
-    shared: Arc<Shared>,
-) {
-    let shared = &*shared;
+    shared: &Shared,
+) -> Option<CallFuture> {
     let (parts, body) = request.into_parts();
     if parts.method != Method::POST {
         respond::reject_http(
@@ -107,24 +157,27 @@ pub(crate) async fn handle_stream(
             http::StatusCode::METHOD_NOT_ALLOWED,
             Status::internal(format!("gRPC requires POST, got {}", parts.method)),
         );
-        return;
+        return None;
     }
-    let content_type_ok = parts
-        .headers
-        .get(headers::CONTENT_TYPE)
+    let known = Known::read(&parts.headers);
+    let content_type_ok = known
+        .content_type
+        .as_ref()
         .is_some_and(|v| headers::is_grpc_content_type(v.as_bytes()));
     if !content_type_ok {
-        let got = parts.headers.get(headers::CONTENT_TYPE);
         respond::reject_http(
             &mut respond,
             http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Status::internal(format!("invalid gRPC request content-type {got:?}")),
+            Status::internal(format!(
+                "invalid gRPC request content-type {:?}",
+                known.content_type
+            )),
         );
-        return;
+        return None;
     }
-    if parts
-        .headers
-        .get(TE)
+    if known
+        .te
+        .as_ref()
         .is_none_or(|v| v.as_bytes() != TRAILERS.as_bytes())
     {
         respond::reject_http(
@@ -132,21 +185,21 @@ pub(crate) async fn handle_stream(
             http::StatusCode::BAD_REQUEST,
             Status::internal("gRPC requires the header \"te: trailers\""),
         );
-        return;
+        return None;
     }
     let route = match shared.router.lookup(parts.uri.path()) {
         Ok(route) => route,
         Err(status) => {
             respond::trailers_only(&mut respond, &status, None);
-            return;
+            return None;
         }
     };
-    let mut head = match read_head(parts.headers, route.max_recv, remote_addr, shared) {
+    let mut head = match read_head(parts.headers, known, route.max_recv, remote_addr, shared) {
         Ok(head) => head,
         Err((status, advertise_encodings)) => {
             let extra = advertise_encodings.then_some(Encoding::accept_header());
             respond::trailers_only(&mut respond, &status, extra);
-            return;
+            return None;
         }
     };
     let info = || {
@@ -163,26 +216,26 @@ pub(crate) async fn handle_stream(
         Ok(hooks) => head.hooks = hooks,
         Err(status) => {
             respond::trailers_only(&mut respond, &status, None);
-            return;
+            return None;
         }
     }
-    (route.call)(ServerCall {
+    Some((route.call)(ServerCall {
         head,
         body,
         respond,
-    })
-    .await;
+    }))
 }
 
-/// The gRPC part of the request headers. On error, the bool says whether the answer should
-/// advertise our `grpc-accept-encoding` (it should when the encoding was the problem).
+/// Reads the call's encoding, timeout and metadata from its headers. The error says whether the
+/// answer should advertise our encodings (it should when the client's was not one of them).
 fn read_head(
-    mut headers: HeaderMap,
+    headers: HeaderMap,
+    known: Known,
     route_max_recv: Option<usize>,
     remote_addr: Option<SocketAddr>,
     shared: &Shared,
 ) -> Result<CallHead, (Status, bool)> {
-    let encoding = match headers.get(GRPC_ENCODING) {
+    let encoding = match &known.encoding {
         None => Encoding::Identity,
         Some(value) => Encoding::from_name(value.as_bytes()).ok_or_else(|| {
             let name = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -192,19 +245,17 @@ fn read_head(
             )
         })?,
     };
-    let timeout = match headers.get(GRPC_TIMEOUT) {
+    let timeout = match &known.timeout {
         None => None,
         Some(value) => Some(decode_timeout(value.as_bytes()).map_err(|status| (status, false))?),
     };
-    let accept_encoding = headers.remove(headers::GRPC_ACCEPT_ENCODING);
     let config = &shared.config;
     Ok(CallHead {
-        metadata: Metadata::from_headers(headers),
+        metadata: Metadata::from_headers_without(headers, known.reserved),
         timeout,
-        // A timeout too large for the clock (99999999H) is as good as none.
         deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
         encoding,
-        accept_encoding,
+        accept_encoding: known.accept_encoding,
         max_recv: route_max_recv.unwrap_or(config.max_recv),
         max_send: config.max_send,
         send_compression: config.send_compression,

@@ -54,7 +54,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 pub use drive::{serve_bidi, serve_client_streaming, serve_server_streaming, serve_unary};
-pub(crate) use head::{CallHead, handle_stream};
+pub(crate) use head::{CallHead, start_call};
 pub(crate) use router::Router;
 pub use router::{CallFuture, Route, Service};
 pub use sink::ResponseSink;

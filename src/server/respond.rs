@@ -15,6 +15,8 @@
 //! Every function here ignores h2 send errors on purpose: they mean the client already reset the
 //! stream or the connection is gone, and there is nobody left to tell.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
@@ -26,8 +28,24 @@ use crate::status::Status;
 /// The `:status 200` response headers: content-type, grpc-encoding when compressing, what we
 /// accept, and the initial metadata.
 pub(crate) fn response_headers(metadata: &Metadata, encoding: Encoding) -> http::Response<()> {
+    if metadata.is_empty() && encoding == Encoding::Identity {
+        // The usual answer, the same for every call: copied from one built once, which skips
+        // hashing and placing each name again.
+        static PLAIN: OnceLock<HeaderMap> = OnceLock::new();
+        let plain = PLAIN.get_or_init(|| build_response_headers(&Metadata::new(), encoding));
+        let mut response = http::Response::new(());
+        *response.headers_mut() = plain.clone();
+        return response;
+    }
     let mut response = http::Response::new(());
-    let headers = response.headers_mut();
+    *response.headers_mut() = build_response_headers(metadata, encoding);
+    response
+}
+
+fn build_response_headers(metadata: &Metadata, encoding: Encoding) -> HeaderMap {
+    // Sized for what goes in: an empty map's first insert would reserve room for eight.
+    let mut map = HeaderMap::with_capacity(metadata.len() + 3);
+    let headers = &mut map;
     metadata.merge_into(headers);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(APPLICATION_GRPC));
     if encoding != Encoding::Identity {
@@ -37,12 +55,23 @@ pub(crate) fn response_headers(metadata: &Metadata, encoding: Encoding) -> http:
         GRPC_ACCEPT_ENCODING,
         HeaderValue::from_static(Encoding::accept_header()),
     );
-    response
+    map
 }
 
 /// The trailers: the status (with its own metadata) plus the handler's trailing metadata.
 pub(crate) fn trailers(status: &Status, trailing: &Metadata) -> HeaderMap {
-    let mut map = HeaderMap::new();
+    if trailing.is_empty() && status.is_plain_ok() {
+        // `grpc-status: 0` alone ends most calls: copied from one block built once.
+        static OK: OnceLock<HeaderMap> = OnceLock::new();
+        return OK
+            .get_or_init(|| {
+                let mut map = HeaderMap::with_capacity(1);
+                Status::ok().add_to_headers(&mut map);
+                map
+            })
+            .clone();
+    }
+    let mut map = HeaderMap::with_capacity(trailing.len() + 1);
     trailing.merge_into(&mut map);
     status.add_to_headers(&mut map);
     map

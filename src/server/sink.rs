@@ -24,6 +24,7 @@
 //! left (RFC 9113 §5.2), so a handler producing faster than the client reads waits in `send`
 //! instead of filling memory. At most one buffer beyond the peer's window is queued.
 
+use std::borrow::Borrow;
 use std::future::poll_fn;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -159,35 +160,47 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
     /// Sends one message, after the response headers if they have not gone out yet. Waits while
     /// the client's flow-control window is full. Fails with `CANCELLED` once the client has
     /// reset the call, and with `RESOURCE_EXHAUSTED` for a message over the send limit.
-    pub async fn send(&mut self, message: T) -> Result<(), Status> {
+    ///
+    /// Takes the message by value or by reference (`send(msg)` or `send(&msg)`): it is encoded
+    /// at once, so the sink never needs to own it, and a handler sending the same message again
+    /// (or keeping it for later) need not clone it.
+    pub async fn send(&mut self, message: impl Borrow<T>) -> Result<(), Status> {
+        if self.gather(message.borrow())? {
+            return Ok(());
+        }
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// Encodes `message` onto the gathered bytes (sending the response headers first if they
+    /// have not gone out). True while the gathered bytes are under [`FLUSH_AT`]: the driver hands
+    /// them to h2 as soon as the handler waits, so `send` need not wait at all.
+    fn gather(&mut self, message: &T) -> Result<bool, Status> {
         let encoding = if self.compress_messages {
             self.encoding
         } else {
             Encoding::Identity
         };
-        {
-            let mut out = self.outbound.lock();
-            let out = &mut *out;
-            // Encoded first: a message over the limit fails the send before any headers go out.
-            let before = out.pending.len();
-            encode_message_within(&message, encoding, self.max_send, &mut out.pending)?;
-            if out.stream.is_none() {
-                let headers = respond::response_headers(&self.initial, self.encoding);
-                self.headers_sent = true;
-                out.stream = Some(out.respond.send_response(headers, false).map_err(gone)?);
-            }
-            if let Some(hooks) = &self.hooks {
-                hooks.response(
-                    &message,
-                    out.pending.len() - before - crate::wire::PREFIX_LEN,
-                );
-            }
-            if out.pending.len() < FLUSH_AT {
-                // Gathered: the driver hands it to h2 as soon as the handler waits.
-                return Ok(());
-            }
+        let mut out = self.outbound.lock();
+        let out = &mut *out;
+        if out.pending.capacity() == 0 {
+            // One allocation per batch, not a regrowth every few messages.
+            out.pending.reserve(FLUSH_AT);
         }
-        poll_fn(|cx| self.poll_flush(cx)).await
+        // Encoded first: a message over the limit fails the send before any headers go out.
+        let before = out.pending.len();
+        encode_message_within(message, encoding, self.max_send, &mut out.pending)?;
+        if out.stream.is_none() {
+            let headers = respond::response_headers(&self.initial, self.encoding);
+            self.headers_sent = true;
+            out.stream = Some(out.respond.send_response(headers, false).map_err(gone)?);
+        }
+        if let Some(hooks) = &self.hooks {
+            hooks.response(
+                message,
+                out.pending.len() - before - crate::wire::PREFIX_LEN,
+            );
+        }
+        Ok(out.pending.len() < FLUSH_AT)
     }
 
     /// Hands the gathered messages to h2 once the stream has flow-control window.

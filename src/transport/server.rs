@@ -158,13 +158,11 @@ pub(crate) async fn serve_connection<IO>(
             loop {
                 match connection.poll_accept(cx) {
                     Poll::Ready(Some(Ok((request, respond)))) => {
-                        let shared = Arc::clone(&shared);
-                        calls.push(Box::pin(crate::server::handle_stream(
-                            request,
-                            respond,
-                            remote_addr,
-                            shared,
-                        )));
+                        if let Some(call) =
+                            crate::server::start_call(request, respond, remote_addr, &shared)
+                        {
+                            calls.push(call);
+                        }
                     }
                     // A connection error (the peer broke the protocol or went away): h2 has
                     // already sent GOAWAY where one was due. Dropping the calls still running
