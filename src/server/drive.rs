@@ -56,7 +56,7 @@ use crate::server::router::CallFuture;
 use crate::server::sink::{ResponseSink, SharedOutbound};
 use crate::status::{Code, Status};
 use crate::streaming::Streaming;
-use crate::wire::{MessageDecoder, PREFIX_LEN};
+use crate::wire::{MessageDecoder, PREFIX_LEN, RawMessage};
 
 /// How the guarded part of a call ended.
 enum Ending<T> {
@@ -142,6 +142,19 @@ async fn read_single<In: Message + Default + 'static>(
     max_len: usize,
     hooks: Option<&CallHooks>,
 ) -> Result<(In, bool), Status> {
+    let raw = read_single_raw(body, max_len).await?;
+    let compressed = raw.compressed;
+    let wire_len = raw.data.len();
+    let message = decode_message(raw, encoding, max_len)?;
+    if let Some(hooks) = hooks {
+        hooks.request(&message, wire_len);
+    }
+    Ok((message, compressed))
+}
+
+/// The framing half of [`read_single`]: exactly one length-prefixed message, up to END_STREAM.
+/// Apart from the decoding so that it is compiled once, not once per request type.
+async fn read_single_raw(body: &mut h2::RecvStream, max_len: usize) -> Result<RawMessage, Status> {
     let mut decoder = MessageDecoder::new(max_len);
     let mut message = None;
     while let Some(chunk) = body.data().await {
@@ -159,14 +172,7 @@ async fn read_single<In: Message + Default + 'static>(
         }
     }
     decoder.finish()?;
-    let raw = message.ok_or_else(|| Status::internal("the client sent no request message"))?;
-    let compressed = raw.compressed;
-    let wire_len = raw.data.len();
-    let message = decode_message(raw, encoding, max_len)?;
-    if let Some(hooks) = hooks {
-        hooks.request(&message, wire_len);
-    }
-    Ok((message, compressed))
+    message.ok_or_else(|| Status::internal("the client sent no request message"))
 }
 
 /// The request of a unary or server-streaming call: its one message, read to END_STREAM, with
