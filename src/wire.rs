@@ -43,7 +43,25 @@
 //! [`Bytes`] handles, never copied on arrival. A message that lies inside one
 //! payload (the common case: small messages, large DATA frames) is returned as a
 //! slice of that payload with no copy at all; only a message spanning payloads is
-//! copied, once, into a buffer of exactly its length.
+//! copied, once, into one buffer the decoder keeps from message to message.
+//!
+//! # Why messages spanning payloads are gathered as they arrive, into a reused buffer
+//!
+//! A 1 MiB message arrives as 64 DATA frames of 16 KiB. Gathered at the end into a
+//! fresh buffer of its length, each such message cost a 1 MiB allocation whose
+//! pages the kernel had to fault in again (the allocator hands large freed blocks
+//! back to the kernel, here with `madvise` when the heap is trimmed), and the 64
+//! payloads held h2's read buffer until the last one arrived, so h2 could not
+//! reuse it for the next frames. `perf record` of a server draining 200 client-
+//! streamed messages of 1 MiB: 18 % of its time in that copy, 5 % in `free` →
+//! `madvise`, and with 256 KiB DATA frames 57 % in page faults. So once a message
+//! spans two payloads, what has arrived of it is copied into [`MessageDecoder`]'s
+//! own buffer at each step and the payloads are let go. The buffer's memory is
+//! reused by the next message as soon as the previous one has been decoded (the
+//! codec consumes the `Bytes`), so the copy lands in memory already mapped. The
+//! buffer grows only with bytes that arrived (a claim allocates nothing) and keeps
+//! the capacity of the largest message gathered, at most the receive limit, while
+//! the call lasts.
 //!
 //! # What it rejects
 //!
@@ -147,6 +165,9 @@ pub struct MessageDecoder {
     buffered: usize,
     /// Where we are inside the current message.
     state: State,
+    /// The body of the current message gathered so far, when it spans payloads; empty
+    /// otherwise. Reused from message to message (see the module docs).
+    gathered: BytesMut,
 }
 
 impl MessageDecoder {
@@ -157,6 +178,7 @@ impl MessageDecoder {
             chunks: VecDeque::new(),
             buffered: 0,
             state: State::Prefix,
+            gathered: BytesMut::new(),
         }
     }
 
@@ -194,14 +216,26 @@ impl MessageDecoder {
                 len,
             };
         }
-        match self.state {
-            State::Body { compressed, len } if self.buffered >= len => {
-                let data = self.take(len);
-                self.state = State::Prefix;
-                Ok(Some(RawMessage { compressed, data }))
-            }
-            _ => Ok(None),
+        let State::Body { compressed, len } = self.state else {
+            return Ok(None);
+        };
+        let missing = len - self.gathered.len();
+        if self.buffered >= missing {
+            let data = if self.gathered.is_empty() {
+                self.take(len)
+            } else {
+                self.gather(missing);
+                self.gathered.split().freeze()
+            };
+            self.state = State::Prefix;
+            return Ok(Some(RawMessage { compressed, data }));
         }
+        if !self.gathered.is_empty() || self.chunks.len() > 1 {
+            // The message spans payloads: copy what has arrived now and let the payloads go.
+            // Everything buffered belongs to this message, since it is not complete.
+            self.gather(self.buffered);
+        }
+        Ok(None)
     }
 
     /// Call at END_STREAM, after [`next_message`](Self::next_message) returned
@@ -215,7 +249,7 @@ impl MessageDecoder {
             ))),
             State::Body { len, .. } => Err(Status::internal(format!(
                 "truncated message: stream ended after {} of {len} message bytes",
-                self.buffered
+                self.gathered.len() + self.buffered
             ))),
         }
     }
@@ -223,6 +257,27 @@ impl MessageDecoder {
     /// True when nothing is buffered: no partial prefix, no partial message.
     pub fn is_empty(&self) -> bool {
         self.state == State::Prefix && self.buffered == 0
+    }
+
+    /// Moves the first `n` buffered bytes to the end of `gathered`; `n <= self.buffered`.
+    fn gather(&mut self, mut n: usize) {
+        // Reserving before the first copy lets the buffer take back the memory of the previous
+        // message (dropped by now) in one step, instead of growing through reallocations.
+        self.gathered.reserve(n);
+        self.buffered -= n;
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                return;
+            };
+            if front.len() > n {
+                self.gathered.extend_from_slice(&front[..n]);
+                front.advance(n);
+                return;
+            }
+            n -= front.len();
+            self.gathered.extend_from_slice(front);
+            self.chunks.pop_front();
+        }
     }
 
     /// The next 5 bytes, without consuming them; `None` until 5 are buffered.
@@ -260,7 +315,7 @@ impl MessageDecoder {
     }
 
     /// Removes and returns the first `n` buffered bytes; `n <= self.buffered`.
-    /// A slice of the front payload when it holds all `n`, else one copy.
+    /// A slice of the front payload when it holds all `n`, else one copy into `gathered`.
     fn take(&mut self, n: usize) -> Bytes {
         let Some(front) = self.chunks.front_mut() else {
             return Bytes::new();
@@ -273,22 +328,8 @@ impl MessageDecoder {
             }
             return data;
         }
-        let mut data = BytesMut::with_capacity(n);
-        while data.len() < n {
-            let Some(front) = self.chunks.front_mut() else {
-                break;
-            };
-            let want = n - data.len();
-            if front.len() > want {
-                data.extend_from_slice(&front[..want]);
-                front.advance(want);
-            } else {
-                data.extend_from_slice(front);
-                self.chunks.pop_front();
-            }
-        }
-        self.buffered -= data.len();
-        data.freeze()
+        self.gather(n);
+        self.gathered.split().freeze()
     }
 }
 
@@ -631,6 +672,51 @@ mod tests {
             payload[2 * PREFIX_LEN + first.data.len()..].as_ptr()
         );
         assert!(decoder.is_empty());
+    }
+
+    #[test]
+    fn a_message_spanning_payloads_is_gathered_into_one_reused_buffer() {
+        let body: Vec<u8> = (0..200u8).collect();
+        let stream = frame(false, &body);
+        let (a, rest) = stream.split_at(50);
+        let (b, c) = rest.split_at(100);
+        let mut decoder = MessageDecoder::new(1024);
+        let mut first = None;
+        for round in 0..3 {
+            decoder.push(Bytes::copy_from_slice(a));
+            assert_eq!(decoder.next_message().unwrap(), None);
+            assert_eq!(decoder.chunks.len(), 1, "in one payload: held as it came");
+            decoder.push(Bytes::copy_from_slice(b));
+            assert_eq!(decoder.next_message().unwrap(), None);
+            assert!(
+                decoder.chunks.is_empty(),
+                "spanning: gathered, payloads let go"
+            );
+            assert_eq!(decoder.gathered.len(), 145);
+            decoder.push(Bytes::copy_from_slice(c));
+            let message = decoder.next_message().unwrap().unwrap();
+            assert_eq!(message, raw(false, &body), "round {round}");
+            let at = message.data.as_ptr();
+            drop(message);
+            match first {
+                None => first = Some(at),
+                Some(first) => assert_eq!(first, at, "round {round}: the memory is reused"),
+            }
+            assert!(decoder.is_empty());
+        }
+    }
+
+    #[test]
+    fn truncation_inside_a_gathered_message_counts_every_byte() {
+        let body = [7u8; 40];
+        let stream = frame(false, &body);
+        let mut decoder = MessageDecoder::new(1024);
+        decoder.push(Bytes::copy_from_slice(&stream[..20]));
+        decoder.push(Bytes::copy_from_slice(&stream[20..30]));
+        assert_eq!(decoder.next_message().unwrap(), None);
+        let status = decoder.finish().unwrap_err();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(status.message().contains("after 25 of 40"), "{status:?}");
     }
 
     #[test]

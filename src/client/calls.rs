@@ -50,7 +50,7 @@ use tokio::time::Instant;
 
 use super::connection::deadline_after;
 use super::retry::Retrier;
-use super::sink::{Body, RequestSink, Upload, encode_request};
+use super::sink::{Body, RequestSink, Upload, Uploader, encode_request};
 use super::{Channel, ChannelOptions};
 use crate::call::{CallKind, Request, Response};
 use crate::compression::Encoding;
@@ -112,14 +112,17 @@ struct OpenCall {
 impl OpenCall {
     /// The two halves of a call whose single request message is `data`: the response stream,
     /// and the upload that sends `data` (a copy: the retry loop keeps the original).
-    fn single<Out>(self, params: &CallParams, data: &Bytes) -> (Streaming<Out>, Upload) {
+    fn single<Out>(self, params: &CallParams, data: &Bytes) -> (Streaming<Out>, Uploader) {
         let streaming = Streaming::client(
             self.streaming_response,
             self.send.clone(),
             params.max_recv,
             params.deadline,
         );
-        (streaming, Upload::bytes(self.send, data.clone()))
+        (
+            streaming,
+            Uploader::new(Upload::bytes(self.send, data.clone())),
+        )
     }
 }
 
@@ -444,10 +447,19 @@ impl Channel {
                         params.deadline,
                     );
                     streaming.observe(hooks.cloned(), false);
-                    let mut upload = Upload::resume(call.send, body);
-                    match single_response(&mut streaming, &mut upload).await {
-                        Ok(response) => return Ok(response),
-                        Err(status) => {
+                    let mut upload = Uploader::new(Upload::resume(call.send, body));
+                    let result = single_response(&mut streaming, &mut upload).await;
+                    // The upload may still run in its own task: stopped and taken back before
+                    // the call ends, so interceptors see no request after the end, and a retry
+                    // gets the recorded messages.
+                    let (upload, failure) = upload.finish().await;
+                    match (result, upload) {
+                        (Ok(response), _) => return Ok(response),
+                        (Err(status), None) => return Err(status),
+                        (Err(status), Some(upload)) => {
+                            // A failure of the upload's own (a message over the send limit)
+                            // is why the call ended, whatever the reset it caused looked like.
+                            let status = failure.unwrap_or(status);
                             let committed = streaming.response_started() || !upload.replayable();
                             body = upload.into_body();
                             (status, committed)
@@ -532,7 +544,7 @@ async fn wait_to_retry(
 /// finishes sending the request.
 async fn single_response<Out>(
     streaming: &mut Streaming<Out>,
-    upload: &mut Upload,
+    upload: &mut Uploader,
 ) -> Result<Response<Out>, Status>
 where
     Out: prost::Message + Default + 'static,
@@ -555,7 +567,7 @@ where
 /// The next response message, while the upload makes progress alongside.
 async fn next_message<Out>(
     streaming: &mut Streaming<Out>,
-    upload: &mut Upload,
+    upload: &mut Uploader,
 ) -> Result<Option<Out>, Status>
 where
     Out: prost::Message + Default + 'static,

@@ -392,6 +392,9 @@ where
     if let Some(window) = options.initial_connection_window_size {
         builder.initial_connection_window_size(window);
     }
+    // Larger frames than HTTP/2's 16 KiB default: fewer writes on the server and fewer
+    // wake-ups here per large response (see DEFAULT_MAX_FRAME_SIZE for the numbers).
+    builder.max_frame_size(options.max_frame_size);
     // h2 closes the connection with ENHANCE_YOUR_CALM once too many small DATA frames sit
     // unread: it charges 256 bytes minus the payload per frame under 256 bytes against a
     // budget (default max(window / 2, 25,600)). A server that respects our window may still
