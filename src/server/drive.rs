@@ -97,12 +97,10 @@ async fn guard<F: Future>(
     deadline: Option<Instant>,
     mut client_gone: impl FnMut(&mut Context<'_>) -> bool,
 ) -> Ending<F::Output> {
-    let mut timer = pin!(async move {
-        match deadline {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
-    });
+    // Boxed, and only for a call with a deadline: a timer is the largest piece of a call's
+    // state, and every call's future is allocated whole; small enough, it comes from the
+    // allocator's per-thread cache instead of its general heap.
+    let mut timer = deadline.map(|at| Box::pin(tokio::time::sleep_until(at)));
     poll_fn(|cx| {
         // A panic inside the handler must cost one call, not the connection: catch it here,
         // where we still hold the stream to answer INTERNAL on.
@@ -111,7 +109,10 @@ async fn guard<F: Future>(
             Ok(Poll::Pending) => {}
             Err(_) => return Poll::Ready(Ending::Panicked),
         }
-        if timer.as_mut().poll(cx).is_ready() {
+        if timer
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready())
+        {
             return Poll::Ready(Ending::Deadline);
         }
         if client_gone(cx) {
@@ -252,11 +253,11 @@ where
 {
     Box::pin(async move {
         let ServerCall {
-            mut head,
+            head,
+            metadata,
             mut body,
             mut respond,
         } = call;
-        let metadata = std::mem::take(&mut head.metadata);
         let head = &head;
         let work =
             pin!(async move { handler(read_request(&mut body, head, metadata).await?).await });
@@ -275,11 +276,11 @@ where
 {
     Box::pin(async move {
         let ServerCall {
-            mut head,
+            head,
+            metadata,
             body,
             mut respond,
         } = call;
-        let metadata = std::mem::take(&mut head.metadata);
         let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = head.request(metadata, messages);
         let ending = guard(pin!(handler(request)), head.deadline, |cx| {
@@ -316,11 +317,11 @@ where
 {
     Box::pin(async move {
         let ServerCall {
-            mut head,
+            head,
+            metadata,
             mut body,
             respond,
         } = call;
-        let metadata = std::mem::take(&mut head.metadata);
         let outbound = SharedOutbound::new(respond);
         let sink = ResponseSink::new(outbound.clone(), &head);
         let head = &head;
@@ -343,11 +344,11 @@ where
 {
     Box::pin(async move {
         let ServerCall {
-            mut head,
+            head,
+            metadata,
             body,
             respond,
         } = call;
-        let metadata = std::mem::take(&mut head.metadata);
         let outbound = SharedOutbound::new(respond);
         let sink = ResponseSink::new(outbound.clone(), &head);
         let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());

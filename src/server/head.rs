@@ -45,8 +45,6 @@ use crate::timeout::decode_timeout;
 /// Everything the server learned from a call's request headers.
 #[derive(Debug)]
 pub(crate) struct CallHead {
-    /// Custom metadata (reserved headers removed).
-    pub(crate) metadata: Metadata,
     /// `grpc-timeout` as sent.
     pub(crate) timeout: Option<Duration>,
     /// When `grpc-timeout` runs out.
@@ -194,14 +192,15 @@ pub(crate) fn start_call(
             return None;
         }
     };
-    let mut head = match read_head(parts.headers, known, route.max_recv, remote_addr, shared) {
-        Ok(head) => head,
-        Err((status, advertise_encodings)) => {
-            let extra = advertise_encodings.then_some(Encoding::accept_header());
-            respond::trailers_only(&mut respond, &status, extra);
-            return None;
-        }
-    };
+    let (mut head, mut metadata) =
+        match read_head(parts.headers, known, route.max_recv, remote_addr, shared) {
+            Ok(read) => read,
+            Err((status, advertise_encodings)) => {
+                let extra = advertise_encodings.then_some(Encoding::accept_header());
+                respond::trailers_only(&mut respond, &status, extra);
+                return None;
+            }
+        };
     let info = || {
         CallInfo::server(
             route.kind,
@@ -212,7 +211,7 @@ pub(crate) fn start_call(
             head.deadline,
         )
     };
-    match shared.interceptors.start(info, &mut head.metadata) {
+    match shared.interceptors.start(info, &mut metadata) {
         Ok(hooks) => head.hooks = hooks,
         Err(status) => {
             respond::trailers_only(&mut respond, &status, None);
@@ -221,20 +220,22 @@ pub(crate) fn start_call(
     }
     Some((route.call)(ServerCall {
         head,
+        metadata,
         body,
         respond,
     }))
 }
 
-/// Reads the call's encoding, timeout and metadata from its headers. The error says whether the
-/// answer should advertise our encodings (it should when the client's was not one of them).
+/// Reads the call's encoding, timeout and custom metadata from its headers. The error says
+/// whether the answer should advertise our encodings (it should when the client's was not one
+/// of them).
 fn read_head(
     headers: HeaderMap,
     known: Known,
     route_max_recv: Option<usize>,
     remote_addr: Option<SocketAddr>,
     shared: &Shared,
-) -> Result<CallHead, (Status, bool)> {
+) -> Result<(CallHead, Metadata), (Status, bool)> {
     let encoding = match &known.encoding {
         None => Encoding::Identity,
         Some(value) => Encoding::from_name(value.as_bytes()).ok_or_else(|| {
@@ -250,8 +251,7 @@ fn read_head(
         Some(value) => Some(decode_timeout(value.as_bytes()).map_err(|status| (status, false))?),
     };
     let config = &shared.config;
-    Ok(CallHead {
-        metadata: Metadata::from_headers_without(headers, known.reserved),
+    let head = CallHead {
         timeout,
         deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
         encoding,
@@ -261,5 +261,9 @@ fn read_head(
         send_compression: config.send_compression,
         remote_addr,
         hooks: None,
-    })
+    };
+    Ok((
+        head,
+        Metadata::from_headers_without(headers, known.reserved),
+    ))
 }

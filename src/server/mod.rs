@@ -61,12 +61,16 @@ pub use sink::ResponseSink;
 
 use crate::compression::Encoding;
 use crate::interceptor::{Chain, ChainBuilder, Interceptor};
+use crate::metadata::Metadata;
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// One accepted call, handed to a dispatch-table row: the parsed request headers and the two
 /// halves of the HTTP/2 stream. Generated adapters pass it straight to `serve_*`.
 pub struct ServerCall {
     pub(crate) head: CallHead,
+    /// The request's custom metadata, apart from `head` so that the call's future, which keeps
+    /// `head` to the end, does not also keep an emptied map once the handler has the metadata.
+    pub(crate) metadata: Metadata,
     pub(crate) body: h2::RecvStream,
     pub(crate) respond: h2::server::SendResponse<Bytes>,
 }
