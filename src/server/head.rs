@@ -34,7 +34,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use tokio::time::Instant;
 
 use crate::compression::Encoding;
-use crate::headers::{self, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT, TE, TRAILERS};
+use crate::headers::{self, TRAILERS};
 use crate::interceptor::{CallHooks, CallInfo};
 use crate::metadata::{self, Metadata};
 use crate::server::router::CallFuture;
@@ -112,21 +112,15 @@ impl Known {
     fn read(headers: &HeaderMap) -> Known {
         let mut known = Known::default();
         for (name, value) in headers {
-            let slot = if name == headers::CONTENT_TYPE {
-                &mut known.content_type
-            } else if name == TE {
-                &mut known.te
-            } else if name == GRPC_ENCODING {
-                &mut known.encoding
-            } else if name == GRPC_TIMEOUT {
-                &mut known.timeout
-            } else if name == GRPC_ACCEPT_ENCODING {
-                &mut known.accept_encoding
-            } else {
-                known.reserved |= metadata::reserved_bit(name);
-                continue;
-            };
             known.reserved |= metadata::reserved_bit(name);
+            let slot = match name.as_str() {
+                "content-type" => &mut known.content_type,
+                "te" => &mut known.te,
+                "grpc-encoding" => &mut known.encoding,
+                "grpc-timeout" => &mut known.timeout,
+                "grpc-accept-encoding" => &mut known.accept_encoding,
+                _ => continue,
+            };
             // The first value wins, as `HeaderMap::get` would give it.
             if slot.is_none() {
                 *slot = Some(value.clone());
