@@ -30,6 +30,10 @@
 //!   timer fires here, resets the stream with RST_STREAM(CANCEL) and ends the call with
 //!   DEADLINE_EXCEEDED (PROTOCOL-HTTP2 § Requests, "Timeout"). The reset needs the send half of
 //!   the stream, which a bidi call shares with its `RequestSink`; hence [`SharedSend`].
+//! - A client stream read from outside the runtime's tasks (`block_on`) hands h2 the waker of
+//!   a relay task rather than the caller's: h2 wakes a reader while holding its connection
+//!   lock, and a caller thread woken there ran into that lock on every message (`client::relay`
+//!   has the measurements). Only the wake moves; the reading below is the same either way.
 //!
 //! How a client call ends, beyond the happy path:
 //!
@@ -73,13 +77,14 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use h2::RecvStream;
 use http::HeaderMap;
 use tokio::time::{Instant, Sleep};
 
+use crate::client::relay::Relay;
 use crate::codec::decode_message;
 use crate::compression::Encoding;
 use crate::headers::{CONTENT_TYPE, GRPC_ENCODING, GRPC_STATUS, is_grpc_content_type};
@@ -151,6 +156,9 @@ struct ClientSide {
     deadline: Option<(Instant, Pin<Box<Sleep>>)>,
     /// The send half, to reset on deadline expiry and on a bad answer.
     send: SharedSend,
+    /// When the caller reads from outside the runtime: the relay that h2's wakes go through,
+    /// and its waker (see `client::relay` for why).
+    relay: Option<(Arc<Relay>, Waker)>,
 }
 
 /// Where the inbound half is.
@@ -321,6 +329,7 @@ impl<T> Streaming<T> {
         let client = ClientSide {
             deadline: deadline.map(|at| (at, Box::pin(tokio::time::sleep_until(at)))),
             send,
+            relay: None,
         };
         Self::new(
             State::Headers(response),
@@ -391,6 +400,26 @@ impl<T> Streaming<T> {
         }
     }
 
+    /// Client: routes h2's wake-ups through a relay task when the caller polls this stream
+    /// from outside the runtime's tasks on a multi-thread runtime (`block_on`, as a
+    /// `#[tokio::main]` program's calls are), where h2 waking the caller while it holds its
+    /// lock costs lock contention per message (see `client::relay`). A task on the runtime
+    /// (or a current-thread runtime, where the caller's thread is the worker) is woken by h2
+    /// directly, as before.
+    pub(crate) fn relay_wakes(&mut self) {
+        let Some(client) = self.client.as_mut() else {
+            return;
+        };
+        if client.relay.is_some() || self.end.is_some() || tokio::task::try_id().is_some() {
+            return;
+        }
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread {
+            client.relay = Some(Relay::spawn());
+        }
+    }
+
     /// Records the end of the call and releases the stream handles.
     fn finish(&mut self, end: Result<(), Status>) {
         if self.hooks_end && self.end.is_none() {
@@ -401,6 +430,9 @@ impl<T> Streaming<T> {
         self.state = State::Done;
         if let Some(client) = &mut self.client {
             client.deadline = None;
+            if let Some((relay, _)) = client.relay.take() {
+                relay.close();
+            }
         }
         self.end = Some(end);
     }
@@ -431,6 +463,17 @@ impl<T> Streaming<T> {
     /// Advances the state machine by one h2 event. `Ready(())` means "something changed,
     /// look again"; `Pending` means h2 has registered the waker.
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // h2 gets the relay's waker when there is one; the caller's is kept for the relay.
+        if let Some((relay, waker)) = self.client.as_ref().and_then(|c| c.relay.as_ref()) {
+            relay.register(cx);
+            let waker = waker.clone();
+            return self.poll_h2(&mut Context::from_waker(&waker));
+        }
+        self.poll_h2(cx)
+    }
+
+    /// [`Streaming::poll_step`] with the waker h2 is to wake.
+    fn poll_h2(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.state {
             State::Done => Poll::Ready(()),
             State::Headers(response) => {
@@ -642,6 +685,9 @@ impl<T> Drop for Streaming<T> {
     /// (PROTOCOL-HTTP2 § Errors). h2 would also reset once every handle of the stream is gone,
     /// but a bidi call's `RequestSink` may outlive this half.
     fn drop(&mut self) {
+        if let Some((relay, _)) = self.client.as_mut().and_then(|c| c.relay.take()) {
+            relay.close();
+        }
         if self.end.is_none() {
             if let Some(client) = &self.client {
                 reset_shared(&client.send, h2::Reason::CANCEL);

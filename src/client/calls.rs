@@ -49,6 +49,7 @@ use http::HeaderValue;
 use tokio::time::Instant;
 
 use super::connection::deadline_after;
+use super::driver::ConnectionDriver;
 use super::retry::Retrier;
 use super::sink::{Body, RequestSink, Upload, Uploader, encode_request};
 use super::{Channel, ChannelOptions};
@@ -107,6 +108,8 @@ struct OpenCall {
     send: SharedSend,
     /// The inbound half.
     streaming_response: ResponseFuture,
+    /// The connection, which a bidi sink flushes itself (see `driver.rs`).
+    driver: Arc<ConnectionDriver>,
 }
 
 impl OpenCall {
@@ -218,6 +221,7 @@ impl Channel {
             loop {
                 attempts_left -= 1;
                 let ready = subchannel.ready(params.wait_for_ready).await?;
+                let driver = ready.driver.clone();
                 let opened = match ready.send_request.ready().await {
                     Ok(mut send_request) => {
                         let head = self.request_head(path, metadata, params)?;
@@ -230,6 +234,7 @@ impl Channel {
                         return Ok(OpenCall {
                             send: std::sync::Arc::new(std::sync::Mutex::new(send)),
                             streaming_response: response,
+                            driver,
                         });
                     }
                     Err(e) => {
@@ -342,6 +347,7 @@ impl Channel {
             Ok(mut streaming) => {
                 // From here the stream reports the call's end, whenever the caller reaches it.
                 streaming.observe(hooks, true);
+                streaming.relay_wakes();
                 Ok(streaming)
             }
             Err(status) => {
@@ -508,12 +514,14 @@ impl Channel {
         );
         let sink = RequestSink::new(
             call.send,
+            call.driver,
             params.encoding,
             params.max_send,
             params.deadline,
             hooks.clone(),
         );
         streaming.observe(hooks, true);
+        streaming.relay_wakes();
         Ok((sink, streaming))
     }
 }

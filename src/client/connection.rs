@@ -31,6 +31,7 @@
 //! await), clones the `SendRequest` out of it and leaves; nothing serializes calls. The h2
 //! `Connection` future runs in its own task so it keeps serving in-flight streams even while
 //! the driver has moved on to a newer connection (after a GOAWAY the old connection drains).
+//! A bidi sink may also poll it, to write its message from the caller's thread (`driver.rs`).
 //! The handshake is generic over `AsyncRead + AsyncWrite`, so TLS is a different `connect_io`,
 //! and several addresses become several `Subchannel`s under a picker, without a new API.
 //!
@@ -58,6 +59,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
 
 use super::ChannelOptions;
+use super::driver::ConnectionDriver;
 use crate::first::{First, first};
 use crate::status::Status;
 
@@ -149,6 +151,8 @@ pub(crate) enum ConnState {
 pub(crate) struct Ready {
     /// Opens streams; clones share the connection.
     pub(crate) send_request: SendRequest<Bytes>,
+    /// The connection future, which a bidi sink may poll to flush its message at once.
+    pub(crate) driver: Arc<ConnectionDriver>,
     /// Counts connections of this subchannel, so a late report about an old one is ignored.
     pub(crate) generation: u64,
 }
@@ -327,8 +331,8 @@ impl Driver {
             backoff.reset();
             generation += 1;
             self.tx.send_replace(ConnState::Ready(Ready {
-                send_request: ready,
                 generation,
+                ..ready
             }));
             // READY until the connection ends or a call reports it refusing work.
             let mut closed = closed;
@@ -354,7 +358,7 @@ impl Driver {
 async fn connect(
     target: &Target,
     options: &ChannelOptions,
-) -> Result<(SendRequest<Bytes>, oneshot::Receiver<()>), Status> {
+) -> Result<(Ready, oneshot::Receiver<()>), Status> {
     let addrs = target.resolve().await?;
     let mut last_error = None;
     for addr in addrs {
@@ -379,7 +383,7 @@ async fn connect(
 pub(crate) async fn handshake<IO>(
     io: IO,
     options: &ChannelOptions,
-) -> Result<(SendRequest<Bytes>, oneshot::Receiver<()>), Status>
+) -> Result<(Ready, oneshot::Receiver<()>), Status>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -415,9 +419,13 @@ where
         .map_err(|e| Status::unavailable(format!("HTTP/2 handshake failed: {e}")))?;
     let mut ping_pong = connection.ping_pong();
     let (done_tx, done_rx) = oneshot::channel();
+    // The connection is polled by this task and, to flush a bidi message at once, by the
+    // caller that queued it (see `driver.rs`).
+    let driver = ConnectionDriver::new(connection);
+    let task = driver.clone();
     tokio::spawn(async move {
         // The error (if any) reaches every open stream through h2; nothing more to report.
-        let _ = connection.await;
+        task.run().await;
         let _ = done_tx.send(());
     });
     // h2's handshake only writes our preface. One PING answered proves the peer speaks
@@ -429,7 +437,14 @@ where
             .await
             .map_err(|e| Status::unavailable(format!("the peer does not speak HTTP/2: {e}")))?;
     }
-    Ok((send_request, done_rx))
+    Ok((
+        Ready {
+            send_request,
+            driver,
+            generation: 0,
+        },
+        done_rx,
+    ))
 }
 
 /// Framing overhead (h2 counts 256 bytes minus the payload per small DATA frame) the client

@@ -7,6 +7,7 @@
 //!                 ├── unary / server_streaming / client_streaming / bidi      calls.rs
 //!                 ├── RequestSink: request messages under flow control        sink.rs
 //!                 └── Streaming:   response messages, then the trailers       ../streaming.rs
+//!                       └── wake-ups relayed for a `block_on` reader          relay.rs
 //! ```
 //!
 //! The rules: gRPC over HTTP/2 as the client speaks it (PROTOCOL-HTTP2 § Requests, § Responses),
@@ -46,6 +47,8 @@
 
 mod calls;
 mod connection;
+mod driver;
+pub(crate) mod relay;
 mod retry;
 mod sink;
 

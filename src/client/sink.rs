@@ -20,6 +20,7 @@
 //!   client streaming  messages ready together -> one buffer (<= 16 KiB + 1 message) -> one send_data
 //!                     the stream says Pending / ends -> the buffer goes out at once
 //!   bidi              RequestSink::send(msg) -> queue(1) -> writer task -> one send_data per message
+//!                     (a block_on caller, window free, nothing queued: send_data + flush itself)
 //! ```
 //!
 //! The rule for batching: a message is only ever combined with messages that are already
@@ -45,7 +46,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
@@ -55,6 +56,7 @@ use h2::SendStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::driver::ConnectionDriver;
 use crate::codec::encode_message;
 use crate::compression::Encoding;
 use crate::interceptor::CallHooks;
@@ -154,20 +156,27 @@ pub(crate) fn poll_write_shared(
 /// `Stream` the call drives itself, does batch the messages that are ready at once; see
 /// [`Upload`].)
 ///
-/// `send` encodes the message on the caller's task and queues it for the call's writer task,
+/// `send` encodes the message on the caller's task. From a caller outside the runtime's tasks
+/// (`block_on`), a message that the stream's window takes whole, with nothing queued before it,
+/// goes straight into h2 and onto the socket from the caller's thread (see
+/// `try_send_direct`); otherwise it is queued for the call's writer task,
 /// which hands it to h2 within the peer's flow-control window. The queue holds one message, so
 /// a fast producer facing a slow server waits in `send` (back-pressure) with at most two
 /// messages of the call outside h2. The writer task runs on the runtime, next to the HTTP/2
 /// connection task: h2 wakes its connection task while holding its internal lock, and when
 /// the caller wrote into h2 itself from another thread (a `block_on` caller, as a
 /// `#[tokio::main]` program is) that wake-up contended on the lock, which cost two futex calls
-/// and two context switches per message. An error from `send` means the call is over; the
-/// call's final status is what the paired `Streaming` returns.
+/// and two context switches per message. (The direct path above avoids that by holding h2's
+/// wake back while it queues and polling the connection itself after.) An error from `send`
+/// means the call is over; the call's final status is what the paired `Streaming` returns.
 pub struct RequestSink<In> {
     /// Queue to the writer task; `None` once finished or failed.
     queue: Option<mpsc::Sender<Bytes>>,
     /// What the writer task and this sink share: the send half and the writer's outcome.
     shared: Arc<WriterShared>,
+    /// Set when this sink writes into h2 and flushes the connection itself while the stream
+    /// has window (see `send` and `driver.rs`).
+    driver: Option<Arc<ConnectionDriver>>,
     /// The call's grpc-encoding.
     encoding: Encoding,
     /// Compress the next messages with `encoding` (a call may send some uncompressed).
@@ -193,6 +202,9 @@ struct WriterShared {
     finished: AtomicBool,
     /// Why the writer stopped early (the stream was reset or the connection broke).
     failure: Mutex<Option<Status>>,
+    /// Messages handed to the writer and not yet wholly in h2: while there are any, `send`
+    /// queues behind them, so messages keep their order.
+    in_flight: AtomicUsize,
 }
 
 /// The writer task of a bidi call: each queued message into h2 as the window allows; at the
@@ -208,6 +220,7 @@ async fn write_queued(shared: Arc<WriterShared>, mut queue: mpsc::Receiver<Bytes
                 .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(status_from_h2(&e));
             return;
         }
+        shared.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
     if shared.finished.load(Ordering::Acquire) {
         let mut guard = shared
@@ -226,6 +239,7 @@ impl<In> RequestSink<In> {
     /// run inside a tokio runtime, as every call does).
     pub(crate) fn new(
         send: SharedSend,
+        driver: Arc<ConnectionDriver>,
         encoding: Encoding,
         max_send: usize,
         deadline: Option<Instant>,
@@ -235,12 +249,20 @@ impl<In> RequestSink<In> {
             send,
             finished: AtomicBool::new(false),
             failure: Mutex::new(None),
+            in_flight: AtomicUsize::new(0),
         });
+        // Only a caller outside the runtime's tasks on a multi-thread runtime (`block_on`)
+        // writes and flushes itself: that is where the hand-off to a worker costs a park and
+        // a context switch per message. A task is already next to the connection.
+        let direct = tokio::task::try_id().is_none()
+            && tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         let (queue, queued) = mpsc::channel(1);
         tokio::spawn(write_queued(shared.clone(), queued));
         RequestSink {
             queue: Some(queue),
             shared,
+            driver: direct.then_some(driver),
             encoding,
             compress: true,
             max_send,
@@ -317,9 +339,18 @@ impl<In: prost::Message + 'static> RequestSink<In> {
         if let Some(hooks) = &self.hooks {
             hooks.request(&msg, data.len() - PREFIX_LEN);
         }
+        if self.queue.is_none() {
+            return Err(self.writer_failure());
+        }
+        let data = match self.try_send_direct(data) {
+            Ok(None) => return Ok(()),
+            Ok(Some(data)) => data,
+            Err(status) => return Err(status),
+        };
         let Some(queue) = self.queue.as_ref() else {
             return Err(self.writer_failure());
         };
+        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
         let queued = match self.deadline {
             None => queue.send(data).await,
             Some(deadline) => match tokio::time::timeout_at(deadline, queue.send(data)).await {
@@ -334,6 +365,49 @@ impl<In: prost::Message + 'static> RequestSink<In> {
         match queued {
             Ok(()) => Ok(()),
             Err(_) => Err(self.writer_failure()),
+        }
+    }
+}
+
+impl<In> RequestSink<In> {
+    /// A `block_on` caller's message straight into h2 and onto the socket from this thread,
+    /// when nothing is queued before it and the stream's window takes all of it: `Ok(None)`
+    /// once sent, `Ok(Some(data))` to queue for the writer task as before (no window: waiting
+    /// for it is the writer's job, so `send` never stalls on a peer that is not reading).
+    ///
+    /// h2 wakes its connection task from `send_data` while holding its lock; under
+    /// `driver::queueing` that wake is held back, and the connection is then polled here,
+    /// outside the lock, which writes the frame. Measured on the ping-pong (see `driver.rs`):
+    /// per round trip 3.2 -> 2.0 context switches, no eventfd write to unpark the worker.
+    fn try_send_direct(&mut self, data: Bytes) -> Result<Option<Bytes>, Status> {
+        let Some(driver) = &self.driver else {
+            return Ok(Some(data));
+        };
+        if self.shared.in_flight.load(Ordering::Acquire) != 0 {
+            return Ok(Some(data));
+        }
+        let sent = {
+            let mut send = self
+                .shared
+                .send
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            send.reserve_capacity(data.len());
+            if send.capacity() < data.len() {
+                return Ok(Some(data));
+            }
+            let _queueing = crate::client::driver::queueing();
+            send.send_data(data, false)
+        };
+        driver.flush();
+        match sent {
+            Ok(()) => Ok(None),
+            Err(e) => {
+                // The stream is over (reset, or the connection broke): as a writer failure.
+                self.done = true;
+                self.queue = None;
+                Err(status_from_h2(&e))
+            }
         }
     }
 }
