@@ -13,7 +13,7 @@
 //! | layer | module | job |
 //! |---|---|---|
 //! | wire | [`wire`] | the 5-byte prefix, the streaming message decoder, the size limit |
-//! | compression | [`compression`] | `grpc-encoding` identity / gzip |
+//! | compression | [`compression`], `gzip` (feature `gzip`) | `grpc-encoding` identity / gzip: the RFC 1952 container and CRC-32 around `miniz_oxide`'s DEFLATE |
 //! | status | [`status`] | [`Code`], [`Status`], `grpc-status` / `grpc-message` trailers |
 //! | metadata | [`metadata`], [`timeout`] | ASCII and `-bin` keys, `grpc-timeout` |
 //! | codec | [`codec`] | one protobuf message into / out of its prefix |
@@ -21,7 +21,6 @@
 //! | transport | `transport` | the h2 connection: accept loop, settings, graceful shutdown |
 //! | server | [`server`] | `:path` routing through dispatch tables, the four call kinds |
 //! | client | [`client`] | `Channel` and the four call kinds from the caller's side |
-//! | interceptors | [`interceptor`] | hooks around calls on both sides: metadata, messages, status |
 //! | services | [`services`] | health checking and server reflection, built like any user service |
 //! | interceptors | [`interceptor`] | hooks around every call, both sides; bearer-token auth |
 //! | metrics | `metrics` (feature `metrics`) | Prometheus call metrics and a `/metrics` endpoint |

@@ -29,7 +29,7 @@
 //! - The client side owns the call's deadline timer: the caller keeps polling this type, so the
 //!   timer fires here, resets the stream with RST_STREAM(CANCEL) and ends the call with
 //!   DEADLINE_EXCEEDED (PROTOCOL-HTTP2 § Requests, "Timeout"). The reset needs the send half of
-//!   the stream, which a bidi call shares with its `RequestSink`; hence [`SharedSend`].
+//!   the stream, which a bidi call shares with its `RequestSink`; hence `SharedSend`.
 //! - A client stream read from outside the runtime's tasks (`block_on`) hands h2 the waker of
 //!   a relay task rather than the caller's: h2 wakes a reader while holding its connection
 //!   lock, and a caller thread woken there ran into that lock on every message (`client::relay`

@@ -154,7 +154,7 @@ pub(crate) fn poll_write_shared(
 /// one, wait for the answer, send the next), so holding a message back to batch it with the
 /// next one would deadlock a ping-pong. (Client streaming, whose messages come from a
 /// `Stream` the call drives itself, does batch the messages that are ready at once; see
-/// [`Upload`].)
+/// `Upload`.)
 ///
 /// `send` encodes the message on the caller's task. From a caller outside the runtime's tasks
 /// (`block_on`), a message that the stream's window takes whole, with nothing queued before it,

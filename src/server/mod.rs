@@ -18,7 +18,7 @@
 //!                        server::respond    (HEADERS, DATA, trailers — or trailers-only)
 //! ```
 //!
-//! Who half-closes when (PROTOCOL-HTTP2 § Outline), as enforced in [`drive`]:
+//! Who half-closes when (PROTOCOL-HTTP2 § Outline), as enforced in `drive`:
 //!
 //! ```text
 //!  kind             client → server                 server → client
