@@ -196,20 +196,14 @@ impl MessageDecoder {
     /// length over the limit).
     pub fn next_message(&mut self) -> Result<Option<RawMessage>, Status> {
         if self.state == State::Prefix {
+            if let Some(message) = self.whole_in_front()? {
+                return Ok(Some(message));
+            }
             let Some(bytes) = self.peek_prefix() else {
                 return Ok(None);
             };
             let prefix = MessagePrefix::decode(bytes)?;
-            // u32 always fits in usize on the 32- and 64-bit targets h2 supports;
-            // saturating keeps the comparison right on anything smaller.
-            let len = usize::try_from(prefix.len).unwrap_or(usize::MAX);
-            if len > self.max_len {
-                // Checked before buffering: a 4 GiB claim allocates nothing.
-                return Err(Status::resource_exhausted(format!(
-                    "message of {len} bytes exceeds the receive limit of {} bytes",
-                    self.max_len
-                )));
-            }
+            let len = self.body_len(prefix)?;
             self.advance(PREFIX_LEN);
             self.state = State::Body {
                 compressed: prefix.compressed,
@@ -236,6 +230,50 @@ impl MessageDecoder {
             self.gather(self.buffered);
         }
         Ok(None)
+    }
+
+    /// The common case, taken first: the front payload holds a whole message (prefix and body),
+    /// as every small message does. It is sliced off that payload directly, without the
+    /// general path's prefix assembly across payloads and its state changes. `None` when the
+    /// front payload does not hold a whole message.
+    fn whole_in_front(&mut self) -> Result<Option<RawMessage>, Status> {
+        let Some(front) = self.chunks.front_mut() else {
+            return Ok(None);
+        };
+        let Some(&prefix) = front.first_chunk::<PREFIX_LEN>() else {
+            return Ok(None);
+        };
+        let prefix = MessagePrefix::decode(prefix)?;
+        let len = self.body_len(prefix)?;
+        let front = self.chunks.front_mut().expect("checked above");
+        if front.len() - PREFIX_LEN < len {
+            return Ok(None);
+        }
+        front.advance(PREFIX_LEN);
+        let data = front.split_to(len);
+        if front.is_empty() {
+            self.chunks.pop_front();
+        }
+        self.buffered -= PREFIX_LEN + len;
+        Ok(Some(RawMessage {
+            compressed: prefix.compressed,
+            data,
+        }))
+    }
+
+    /// The body length a prefix announces, checked against the receive limit before anything
+    /// is buffered: a 4 GiB claim allocates nothing.
+    fn body_len(&self, prefix: MessagePrefix) -> Result<usize, Status> {
+        // u32 always fits in usize on the 32- and 64-bit targets h2 supports; saturating keeps
+        // the comparison right on anything smaller.
+        let len = usize::try_from(prefix.len).unwrap_or(usize::MAX);
+        if len > self.max_len {
+            return Err(Status::resource_exhausted(format!(
+                "message of {len} bytes exceeds the receive limit of {} bytes",
+                self.max_len
+            )));
+        }
+        Ok(len)
     }
 
     /// Call at END_STREAM, after [`next_message`](Self::next_message) returned
