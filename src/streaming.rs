@@ -736,8 +736,14 @@ pub(crate) fn status_from_h2(error: &h2::Error) -> Status {
                 "the server closed the connection: {error}"
             ));
         }
-        // A stream above the GOAWAY's last-stream-id was never processed: safe to retry.
-        return Status::unavailable(format!("connection is going away: {error}"));
+        let status = Status::unavailable(format!("connection is going away: {error}"));
+        // h2 reports a graceful GOAWAY (NO_ERROR) as an error only to the streams above its
+        // last-stream-id, and to streams opened after it: neither reached the server's
+        // application. (An erroring GOAWAY can also end processed streams; it is not marked.)
+        if error.reason() == Some(h2::Reason::NO_ERROR) {
+            return status.never_processed();
+        }
+        return status;
     }
     if error.is_io() {
         return Status::unavailable(format!("connection broken: {error}"));
@@ -745,7 +751,11 @@ pub(crate) fn status_from_h2(error: &h2::Error) -> Status {
     match error.reason() {
         Some(reason) if error.is_reset() => {
             let code = Code::from_h2_reason(reason);
-            Status::new(code, format!("stream reset by the peer: {reason:?}"))
+            let status = Status::new(code, format!("stream reset by the peer: {reason:?}"));
+            if reason == h2::Reason::REFUSED_STREAM && error.is_remote() {
+                return status.never_processed();
+            }
+            status
         }
         Some(reason) => Status::new(
             Code::from_h2_reason(reason),

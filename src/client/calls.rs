@@ -218,9 +218,10 @@ impl Channel {
             // A stream that could not even be opened never left this process, so trying once
             // more on a fresh connection is safe (gRPC's "transparent retry").
             let mut attempts_left = 2;
+            let mut broken = None;
             loop {
                 attempts_left -= 1;
-                let ready = subchannel.ready(params.wait_for_ready).await?;
+                let ready = subchannel.ready(params.wait_for_ready, broken).await?;
                 let driver = ready.driver.clone();
                 let opened = match ready.send_request.ready().await {
                     Ok(mut send_request) => {
@@ -241,6 +242,7 @@ impl Channel {
                         let refused = e.is_go_away() || e.is_io() || e.reason().is_some();
                         if refused {
                             subchannel.report_broken(ready.generation);
+                            broken = Some(ready.generation);
                         }
                         if !refused || attempts_left == 0 {
                             return Err(status_from_h2(&e));
@@ -310,6 +312,7 @@ impl Channel {
     {
         let (metadata, data) = encode_single_request(request, params, hooks)?;
         let mut retrier = self.retrier();
+        let mut transparent = TransparentRetry::default();
         loop {
             let (status, committed) = match self.open(path, &metadata, params).await {
                 Err(status) => (status, false),
@@ -322,6 +325,9 @@ impl Channel {
                     }
                 }
             };
+            if transparent.allows(&status, committed, params) {
+                continue;
+            }
             wait_to_retry(&mut retrier, status, committed, params).await?;
         }
     }
@@ -371,6 +377,7 @@ impl Channel {
     {
         let (metadata, data) = encode_single_request(request, params, hooks)?;
         let mut retrier = self.retrier();
+        let mut transparent = TransparentRetry::default();
         loop {
             let (status, committed) = match self.open(path, &metadata, params).await {
                 Err(status) => (status, false),
@@ -390,6 +397,9 @@ impl Channel {
                     }
                 }
             };
+            if transparent.allows(&status, committed, params) {
+                continue;
+            }
             wait_to_retry(&mut retrier, status, committed, params).await?;
         }
     }
@@ -523,6 +533,36 @@ impl Channel {
         streaming.observe(hooks, true);
         streaming.relay_wakes();
         Ok((sink, streaming))
+    }
+}
+
+/// gRPC's transparent retry (gRFC A6) for calls whose whole request is in hand (unary and
+/// server streaming): an attempt whose stream the server never processed — refused by a
+/// graceful GOAWAY racing with the call, or by RST_STREAM(REFUSED_STREAM) — is sent again at
+/// once, on the fresh connection that `open` finds, without the retry policy's back-off and
+/// without counting against it. Once per call, so a server that refuses everything still
+/// ends the call. (`open` itself already tries twice when the stream could not be opened.)
+#[derive(Default)]
+struct TransparentRetry {
+    used: bool,
+}
+
+impl TransparentRetry {
+    fn allows(&mut self, status: &Status, committed: bool, params: &mut CallParams) -> bool {
+        if self.used || committed || !status.is_never_processed() {
+            return false;
+        }
+        if params
+            .deadline
+            .is_some_and(|deadline| deadline <= Instant::now())
+        {
+            return false;
+        }
+        self.used = true;
+        if let Some(deadline) = params.deadline {
+            params.timeout = Some(deadline.saturating_duration_since(Instant::now()));
+        }
+        true
     }
 }
 

@@ -220,12 +220,21 @@ impl Subchannel {
     /// A connection to open a stream on. Waits through IDLE and CONNECTING; in
     /// TRANSIENT_FAILURE fails fast with UNAVAILABLE unless `wait_for_ready`.
     /// The caller bounds the wait with its deadline.
-    pub(crate) async fn ready(&self, wait_for_ready: bool) -> Result<Ready, Status> {
+    ///
+    /// `not` is a connection the caller has just reported broken: it stays published as READY
+    /// until the connecting task has run, so it is skipped, and the wait goes on for the next
+    /// one (without this, a call retried at once after a GOAWAY landed on the same connection).
+    pub(crate) async fn ready(
+        &self,
+        wait_for_ready: bool,
+        not: Option<u64>,
+    ) -> Result<Ready, Status> {
         self.ensure_started();
         let mut state = self.state.clone();
         loop {
             let current = state.borrow_and_update().clone();
             match current {
+                ConnState::Ready(ready) if Some(ready.generation) == not => {}
                 ConnState::Ready(ready) => return Ok(ready),
                 ConnState::Idle => self.signals.demand.notify_one(),
                 ConnState::Connecting => {}
