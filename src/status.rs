@@ -249,7 +249,7 @@ impl fmt::Display for Code {
 ///
 /// Handlers return it as their error; the runtime returns it for every
 /// failure on the call path, already carrying the spec's code.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Status {
     /// The status code.
     code: Code,
@@ -269,6 +269,18 @@ pub struct Status {
 
 /// What [`Status::metadata`] returns for a status that has none.
 static NO_METADATA: LazyLock<Metadata> = LazyLock::new(Metadata::new);
+
+impl std::fmt::Debug for Status {
+    /// The wire-visible parts only (the client's internal retry mark is left out).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Status")
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .field("details", &self.details)
+            .field("metadata", &self.metadata)
+            .finish()
+    }
+}
 
 impl Status {
     /// A status with `code` and `message`, no details and no metadata.
