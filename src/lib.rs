@@ -51,6 +51,7 @@ mod first;
 mod gzip;
 pub mod headers;
 pub mod interceptor;
+mod lock;
 pub mod metadata;
 #[cfg(feature = "metrics")]
 pub mod metrics;

@@ -77,6 +77,16 @@ static RESERVED: [HeaderName; 15] = [
     http::header::CONTENT_LENGTH,
 ];
 
+/// Bits of the reserved names the server's header walk also reads (`server::head`), as
+/// [`reserved_bit`] gives them: one `match` per received name serves both jobs.
+pub(crate) mod bit {
+    pub(crate) const CONTENT_TYPE: u16 = 1 << 0;
+    pub(crate) const TE: u16 = 1 << 1;
+    pub(crate) const GRPC_TIMEOUT: u16 = 1 << 5;
+    pub(crate) const GRPC_ENCODING: u16 = 1 << 6;
+    pub(crate) const GRPC_ACCEPT_ENCODING: u16 = 1 << 7;
+}
+
 /// The bit of `name` in a mask of [`RESERVED`] names (0 when it is not reserved).
 pub(crate) fn reserved_bit(name: &HeaderName) -> u16 {
     // A `match` on the text compiles to a switch on the length and one comparison, where a
@@ -503,6 +513,14 @@ mod tests {
         for (i, name) in RESERVED.iter().enumerate() {
             assert_eq!(reserved_bit(name), 1 << i, "{name}");
         }
+        assert_eq!(reserved_bit(&CONTENT_TYPE), bit::CONTENT_TYPE);
+        assert_eq!(reserved_bit(&TE), bit::TE);
+        assert_eq!(reserved_bit(&GRPC_TIMEOUT), bit::GRPC_TIMEOUT);
+        assert_eq!(reserved_bit(&GRPC_ENCODING), bit::GRPC_ENCODING);
+        assert_eq!(
+            reserved_bit(&GRPC_ACCEPT_ENCODING),
+            bit::GRPC_ACCEPT_ENCODING
+        );
         assert_eq!(reserved_bit(&HeaderName::from_static("user-agent")), 0);
         assert_eq!(
             reserved_bit(&HeaderName::from_static("grpc-retry-pushback-ms")),

@@ -451,13 +451,8 @@ impl Status {
             GRPC_STATUS,
             HeaderValue::from_static(CODE_DIGITS[self.code as usize]),
         );
-        // Every call writes this block, usually into a map holding nothing but the status just
-        // inserted: there is nothing to remove then, and a `remove` would still hash its name.
-        let only_status = headers.len() == 1;
         if self.message.is_empty() {
-            if !only_status {
-                headers.remove(GRPC_MESSAGE);
-            }
+            headers.remove(GRPC_MESSAGE);
         } else {
             headers.insert(
                 GRPC_MESSAGE,
@@ -465,9 +460,7 @@ impl Status {
             );
         }
         if self.details.is_empty() {
-            if !only_status {
-                headers.remove(GRPC_STATUS_DETAILS_BIN);
-            }
+            headers.remove(GRPC_STATUS_DETAILS_BIN);
         } else {
             headers.insert(
                 GRPC_STATUS_DETAILS_BIN,

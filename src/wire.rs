@@ -170,6 +170,20 @@ pub struct MessageDecoder {
     gathered: BytesMut,
 }
 
+/// The body length a prefix announces, checked against the receive limit `max_len` before
+/// anything is buffered: a 4 GiB claim allocates nothing.
+fn body_len(prefix: MessagePrefix, max_len: usize) -> Result<usize, Status> {
+    // u32 always fits in usize on the 32- and 64-bit targets h2 supports; saturating keeps the
+    // comparison right on anything smaller.
+    let len = usize::try_from(prefix.len).unwrap_or(usize::MAX);
+    if len > max_len {
+        return Err(Status::resource_exhausted(format!(
+            "message of {len} bytes exceeds the receive limit of {max_len} bytes"
+        )));
+    }
+    Ok(len)
+}
+
 impl MessageDecoder {
     /// A decoder that rejects messages longer than `max_len` bytes.
     pub fn new(max_len: usize) -> MessageDecoder {
@@ -203,7 +217,7 @@ impl MessageDecoder {
                 return Ok(None);
             };
             let prefix = MessagePrefix::decode(bytes)?;
-            let len = self.body_len(prefix)?;
+            let len = body_len(prefix, self.max_len)?;
             self.advance(PREFIX_LEN);
             self.state = State::Body {
                 compressed: prefix.compressed,
@@ -244,8 +258,7 @@ impl MessageDecoder {
             return Ok(None);
         };
         let prefix = MessagePrefix::decode(prefix)?;
-        let len = self.body_len(prefix)?;
-        let front = self.chunks.front_mut().expect("checked above");
+        let len = body_len(prefix, self.max_len)?;
         if front.len() - PREFIX_LEN < len {
             return Ok(None);
         }
@@ -259,21 +272,6 @@ impl MessageDecoder {
             compressed: prefix.compressed,
             data,
         }))
-    }
-
-    /// The body length a prefix announces, checked against the receive limit before anything
-    /// is buffered: a 4 GiB claim allocates nothing.
-    fn body_len(&self, prefix: MessagePrefix) -> Result<usize, Status> {
-        // u32 always fits in usize on the 32- and 64-bit targets h2 supports; saturating keeps
-        // the comparison right on anything smaller.
-        let len = usize::try_from(prefix.len).unwrap_or(usize::MAX);
-        if len > self.max_len {
-            return Err(Status::resource_exhausted(format!(
-                "message of {len} bytes exceeds the receive limit of {} bytes",
-                self.max_len
-            )));
-        }
-        Ok(len)
     }
 
     /// Call at END_STREAM, after [`next_message`](Self::next_message) returned

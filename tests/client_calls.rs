@@ -8,17 +8,9 @@ use std::time::{Duration, Instant};
 
 use bare_grpc::{Channel, Code, Encoding, Request, Status};
 use client_support::{
-    BIDI, CLIENT_STREAM, FAIL, HANG, IterStream, SERVER_STREAM, STEP, UNARY, free_port, start_echo,
-    start_echo_on,
+    BIDI, CLIENT_STREAM, FAIL, HANG, IterStream, SERVER_STREAM, STEP, UNARY, bounded, free_port,
+    start_echo, start_echo_on,
 };
-use tokio::time::timeout;
-
-/// Runs `fut` with the step bound.
-async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
-    timeout(STEP, fut)
-        .await
-        .expect("step took longer than its bound")
-}
 
 #[tokio::test]
 async fn unary_carries_metadata_both_ways() {
@@ -155,19 +147,7 @@ async fn bidi_ping_pong_and_half_close() {
 
 #[tokio::test]
 async fn dropping_the_bidi_sink_unfinished_cancels_the_call() {
-    let server = start_echo().await;
-    let channel = Channel::lazy(&server.addr.to_string()).unwrap();
-    let (mut sink, mut responses) = bounded(channel.bidi::<String, String>(BIDI, Request::new(())))
-        .await
-        .unwrap();
-    bounded(sink.send("one".into())).await.unwrap();
-    assert_eq!(
-        bounded(responses.message()).await.unwrap().as_deref(),
-        Some("one")
-    );
-    drop(sink);
-    let status = bounded(responses.message()).await.unwrap_err();
-    assert_eq!(status.code(), Code::Cancelled);
+    client_support::dropping_the_bidi_sink_unfinished_cancels_the_call().await;
 }
 
 #[tokio::test]

@@ -9,15 +9,7 @@ mod client_support;
 use std::time::{Duration, Instant};
 
 use bare_grpc::{Channel, Code, Request};
-use client_support::{BIDI, SERVER_STREAM, STEP, start_echo};
-use tokio::time::timeout;
-
-/// Runs `fut` with the step bound.
-async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
-    timeout(STEP, fut)
-        .await
-        .expect("step took longer than its bound")
-}
+use client_support::{BIDI, SERVER_STREAM, bounded, start_echo};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn bidi_ping_pong_from_block_on() {
@@ -76,19 +68,7 @@ async fn bidi_deadline_from_block_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn dropping_the_sink_cancels_from_block_on() {
-    let server = start_echo().await;
-    let channel = Channel::lazy(&server.addr.to_string()).unwrap();
-    let (mut sink, mut responses) = bounded(channel.bidi::<String, String>(BIDI, Request::new(())))
-        .await
-        .unwrap();
-    bounded(sink.send("one".into())).await.unwrap();
-    assert_eq!(
-        bounded(responses.message()).await.unwrap().as_deref(),
-        Some("one")
-    );
-    drop(sink);
-    let status = bounded(responses.message()).await.unwrap_err();
-    assert_eq!(status.code(), Code::Cancelled);
+    client_support::dropping_the_bidi_sink_unfinished_cancels_the_call().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]

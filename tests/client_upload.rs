@@ -9,15 +9,7 @@
 mod client_support;
 
 use bare_grpc::{Channel, Code, Request};
-use client_support::{CLIENT_STREAM, IterStream, STEP, UNARY, start_echo};
-use tokio::time::timeout;
-
-/// Runs `fut` with the step bound.
-async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
-    timeout(STEP, fut)
-        .await
-        .expect("step took longer than its bound")
-}
+use client_support::{CLIENT_STREAM, IterStream, UNARY, bounded, start_echo};
 
 /// Messages of this size overrun the server's 1 MiB window after two.
 const BIG: usize = 500_000;

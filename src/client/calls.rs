@@ -297,8 +297,7 @@ impl Channel {
         result
     }
 
-    /// The attempts of a unary call: the encoded request is kept and sent again as the retry
-    /// policy allows.
+    /// The attempts of a unary call, up to its one response message.
     async fn unary_attempts<In, Out>(
         &self,
         path: &'static str,
@@ -310,6 +309,41 @@ impl Channel {
         In: prost::Message + 'static,
         Out: prost::Message + Default + 'static,
     {
+        self.single_request_attempts(
+            path,
+            request,
+            params,
+            hooks,
+            |mut streaming: Streaming<Out>, mut upload| {
+                streaming.observe(hooks.cloned(), false);
+                async move {
+                    single_response(&mut streaming, &mut upload)
+                        .await
+                        .map_err(|status| (status, streaming.response_started()))
+                }
+            },
+        )
+        .await
+    }
+
+    /// The attempts of a call with one request message (unary, server streaming): the encoded
+    /// request is kept and sent again as the retry policy allows, and once more at once when
+    /// the server never processed it ([`TransparentRetry`]). `finish` takes an attempt from its
+    /// opened stream to the call's result, or to its status and whether the response had
+    /// started (a started response is committed: never retried).
+    async fn single_request_attempts<In, Out, T, Fut>(
+        &self,
+        path: &'static str,
+        request: Request<In>,
+        params: &mut CallParams,
+        hooks: Option<&Arc<CallHooks>>,
+        mut finish: impl FnMut(Streaming<Out>, Uploader) -> Fut,
+    ) -> Result<T, Status>
+    where
+        In: prost::Message + 'static,
+        Out: prost::Message + Default + 'static,
+        Fut: Future<Output = Result<T, (Status, bool)>>,
+    {
         let (metadata, data) = encode_single_request(request, params, hooks)?;
         let mut retrier = self.retrier();
         let mut transparent = TransparentRetry::default();
@@ -317,11 +351,10 @@ impl Channel {
             let (status, committed) = match self.open(path, &metadata, params).await {
                 Err(status) => (status, false),
                 Ok(call) => {
-                    let (mut streaming, mut upload) = call.single::<Out>(params, &data);
-                    streaming.observe(hooks.cloned(), false);
-                    match single_response(&mut streaming, &mut upload).await {
-                        Ok(response) => return Ok(response),
-                        Err(status) => (status, streaming.response_started()),
+                    let (streaming, upload) = call.single::<Out>(params, &data);
+                    match finish(streaming, upload).await {
+                        Ok(result) => return Ok(result),
+                        Err(failed) => failed,
                     }
                 }
             };
@@ -375,33 +408,27 @@ impl Channel {
         In: prost::Message + 'static,
         Out: prost::Message + Default + 'static,
     {
-        let (metadata, data) = encode_single_request(request, params, hooks)?;
-        let mut retrier = self.retrier();
-        let mut transparent = TransparentRetry::default();
-        loop {
-            let (status, committed) = match self.open(path, &metadata, params).await {
-                Err(status) => (status, false),
-                Ok(call) => {
-                    let (mut streaming, mut upload) = call.single::<Out>(params, &data);
-                    let headers = std::future::poll_fn(|cx| {
-                        upload.poll_upload(cx)?;
-                        match streaming.poll_headers(cx) {
-                            Poll::Ready(Ok(())) if !upload.is_done() => Poll::Pending,
-                            other => other,
-                        }
-                    })
-                    .await;
-                    match headers {
-                        Ok(()) => return Ok(streaming),
-                        Err(status) => (status, streaming.response_started()),
+        self.single_request_attempts(
+            path,
+            request,
+            params,
+            hooks,
+            |mut streaming: Streaming<Out>, mut upload: Uploader| async move {
+                let headers = std::future::poll_fn(|cx| {
+                    upload.poll_upload(cx)?;
+                    match streaming.poll_headers(cx) {
+                        Poll::Ready(Ok(())) if !upload.is_done() => Poll::Pending,
+                        other => other,
                     }
+                })
+                .await;
+                match headers {
+                    Ok(()) => Ok(streaming),
+                    Err(status) => Err((status, streaming.response_started())),
                 }
-            };
-            if transparent.allows(&status, committed, params) {
-                continue;
-            }
-            wait_to_retry(&mut retrier, status, committed, params).await?;
-        }
+            },
+        )
+        .await
     }
 
     /// Client streaming: a stream of request messages, one response message. The request

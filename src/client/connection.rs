@@ -206,11 +206,7 @@ impl Subchannel {
             return;
         }
         self.started.call_once(|| {
-            let driver = self
-                .start
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .take();
+            let driver = crate::lock::lock(&self.start).take();
             if let Some(driver) = driver {
                 tokio::spawn(driver.run());
             }

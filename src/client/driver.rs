@@ -34,7 +34,9 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use crate::lock::lock;
 use std::task::{Context, Poll, Wake, Waker};
 
 /// An h2 client connection, boxed so one driver type serves any byte stream.
@@ -43,14 +45,6 @@ type ConnectionFuture = Pin<Box<dyn Future<Output = Result<(), h2::Error>> + Sen
 thread_local! {
     /// Set while this thread queues a message it will flush itself ([`queueing`]).
     static QUEUEING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Locks `mutex`, ignoring poisoning (a panic inside h2 ends the connection for everyone; the
-/// guards here only hold an `Option`).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The connection future and who polls it.

@@ -31,7 +31,9 @@
 //! (a runtime shutting down), a wake goes straight to the caller, so none is ever lost.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use crate::lock::lock;
 use std::task::{Context, Poll, Wake, Waker};
 
 /// The state shared by the waker handed to h2, the relay task and the caller.
@@ -44,13 +46,6 @@ pub(crate) struct Relay {
     woken: AtomicBool,
     /// The stream is over or its reader is gone: the task exits, wakes go direct.
     closed: AtomicBool,
-}
-
-/// Locks `mutex`, ignoring poisoning (each holds a plain `Option<Waker>`).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Relay {

@@ -144,7 +144,7 @@ pub(crate) fn poll_write_shared(
     end_stream: bool,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), h2::Error>> {
-    let mut guard = send.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut guard = crate::lock::lock(send);
     poll_write(&mut guard, data, end_stream, cx)
 }
 
@@ -214,19 +214,13 @@ async fn write_queued(shared: Arc<WriterShared>, mut queue: mpsc::Receiver<Bytes
         let written =
             std::future::poll_fn(|cx| poll_write_shared(&shared.send, &mut data, false, cx)).await;
         if let Err(e) = written {
-            *shared
-                .failure
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(status_from_h2(&e));
+            *crate::lock::lock(&shared.failure) = Some(status_from_h2(&e));
             return;
         }
         shared.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
     if shared.finished.load(Ordering::Acquire) {
-        let mut guard = shared
-            .send
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = crate::lock::lock(&shared.send);
         // An error here means the stream is already over; the response side reports why.
         let _ = guard.send_data(Bytes::new(), true);
     } else {
@@ -301,10 +295,7 @@ impl<In> RequestSink<In> {
     fn writer_failure(&mut self) -> Status {
         self.done = true;
         self.queue = None;
-        self.shared
-            .failure
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.shared.failure)
             .clone()
             .unwrap_or_else(|| Status::cancelled("the request stream is closed"))
     }
@@ -387,11 +378,7 @@ impl<In> RequestSink<In> {
             return Ok(Some(data));
         }
         let sent = {
-            let mut send = self
-                .shared
-                .send
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut send = crate::lock::lock(&self.shared.send);
             send.reserve_capacity(data.len());
             if send.capacity() < data.len() {
                 return Ok(Some(data));

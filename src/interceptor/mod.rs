@@ -397,9 +397,7 @@ pub(crate) struct CallHooks {
 
 impl CallHooks {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<AnyState>>> {
-        self.states
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.states)
     }
 
     /// A request message passed (outermost interceptor first).

@@ -243,10 +243,7 @@ impl Registry {
             method: call.method(),
             kind: CallKind::name(call.kind()),
         };
-        let mut map = self
-            .series
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut map = crate::lock::lock(&self.series);
         map.entry(key)
             .or_insert_with(|| Arc::new(Series::new(self.buckets.len())))
             .clone()
@@ -255,10 +252,7 @@ impl Registry {
     /// The exposition text.
     fn render(&self) -> String {
         let snapshot: Vec<(Key, Arc<Series>)> = {
-            let map = self
-                .series
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let map = crate::lock::lock(&self.series);
             map.iter().map(|(k, v)| (*k, v.clone())).collect()
         };
         let mut out = String::new();

@@ -112,13 +112,14 @@ impl Known {
     fn read(headers: &HeaderMap) -> Known {
         let mut known = Known::default();
         for (name, value) in headers {
-            known.reserved |= metadata::reserved_bit(name);
-            let slot = match name.as_str() {
-                "content-type" => &mut known.content_type,
-                "te" => &mut known.te,
-                "grpc-encoding" => &mut known.encoding,
-                "grpc-timeout" => &mut known.timeout,
-                "grpc-accept-encoding" => &mut known.accept_encoding,
+            let bit = metadata::reserved_bit(name);
+            known.reserved |= bit;
+            let slot = match bit {
+                metadata::bit::CONTENT_TYPE => &mut known.content_type,
+                metadata::bit::TE => &mut known.te,
+                metadata::bit::GRPC_ENCODING => &mut known.encoding,
+                metadata::bit::GRPC_TIMEOUT => &mut known.timeout,
+                metadata::bit::GRPC_ACCEPT_ENCODING => &mut known.accept_encoding,
                 _ => continue,
             };
             // The first value wins, as `HeaderMap::get` would give it.

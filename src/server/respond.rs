@@ -28,25 +28,24 @@ use crate::status::Status;
 /// The `:status 200` response headers: content-type, grpc-encoding when compressing, what we
 /// accept, and the initial metadata.
 pub(crate) fn response_headers(metadata: &Metadata, encoding: Encoding) -> http::Response<()> {
-    if metadata.is_empty() && encoding == Encoding::Identity {
+    let mut response = http::Response::new(());
+    *response.headers_mut() = if metadata.is_empty() && encoding == Encoding::Identity {
         // The usual answer, the same for every call: copied from one built once, which skips
         // hashing and placing each name again.
         static PLAIN: OnceLock<HeaderMap> = OnceLock::new();
-        let plain = PLAIN.get_or_init(|| build_response_headers(&Metadata::new(), encoding));
-        let mut response = http::Response::new(());
-        *response.headers_mut() = plain.clone();
-        return response;
-    }
-    let mut response = http::Response::new(());
-    *response.headers_mut() = build_response_headers(metadata, encoding);
+        PLAIN
+            .get_or_init(|| build_response_headers(metadata, encoding))
+            .clone()
+    } else {
+        build_response_headers(metadata, encoding)
+    };
     response
 }
 
 fn build_response_headers(metadata: &Metadata, encoding: Encoding) -> HeaderMap {
     // Sized for what goes in: an empty map's first insert would reserve room for eight.
-    let mut map = HeaderMap::with_capacity(metadata.len() + 3);
-    let headers = &mut map;
-    metadata.merge_into(headers);
+    let mut headers = HeaderMap::with_capacity(metadata.len() + 3);
+    metadata.merge_into(&mut headers);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(APPLICATION_GRPC));
     if encoding != Encoding::Identity {
         headers.insert(GRPC_ENCODING, HeaderValue::from_static(encoding.name()));
@@ -55,7 +54,7 @@ fn build_response_headers(metadata: &Metadata, encoding: Encoding) -> HeaderMap 
         GRPC_ACCEPT_ENCODING,
         HeaderValue::from_static(Encoding::accept_header()),
     );
-    map
+    headers
 }
 
 /// The trailers: the status (with its own metadata) plus the handler's trailing metadata.

@@ -77,11 +77,7 @@ impl SharedOutbound {
     }
 
     fn lock(&self) -> MutexGuard<'_, Outbound> {
-        // Nothing runs user code while holding this lock, so a poisoned lock still holds
-        // consistent state; take it.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.0)
     }
 
     /// Called by the driver whenever the handler is waiting: hands h2 the messages gathered so

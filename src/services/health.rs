@@ -161,9 +161,7 @@ impl HealthReporter {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
         // No code that can panic runs under this lock, so a poisoned lock still guards a
         // consistent table.
-        self.slots
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.slots)
     }
 }
 

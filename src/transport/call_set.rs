@@ -25,6 +25,8 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+
+use crate::lock::lock;
 use std::task::{Context, Poll, Wake, Waker};
 
 /// One call's future.
@@ -54,13 +56,6 @@ impl Wake for SlotWaker {
             task.wake_by_ref();
         }
     }
-}
-
-/// Locks a mutex whose holders never panic while holding it.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A set of calls polled only when woken: a small `FuturesUnordered`.

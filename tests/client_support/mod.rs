@@ -261,3 +261,29 @@ pub fn free_port() -> SocketAddr {
 
 /// A bound on how long any single test step may take.
 pub const STEP: Duration = Duration::from_secs(10);
+
+/// Runs `fut` with the step bound: every step of a client test is bounded in time.
+pub async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::time::timeout(STEP, fut)
+        .await
+        .expect("step took longer than its bound")
+}
+
+/// Drops a bidi call's sink before finishing it: the server sees the call cancelled and the
+/// caller reads CANCELLED. Run on both runtime flavours (`client_calls`, `client_relay`).
+pub async fn dropping_the_bidi_sink_unfinished_cancels_the_call() {
+    use bare_grpc::{Channel, Code};
+    let server = start_echo().await;
+    let channel = Channel::lazy(&server.addr.to_string()).unwrap();
+    let (mut sink, mut responses) = bounded(channel.bidi::<String, String>(BIDI, Request::new(())))
+        .await
+        .unwrap();
+    bounded(sink.send("one".into())).await.unwrap();
+    assert_eq!(
+        bounded(responses.message()).await.unwrap().as_deref(),
+        Some("one")
+    );
+    drop(sink);
+    let status = bounded(responses.message()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled);
+}
