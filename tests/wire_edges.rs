@@ -335,6 +335,53 @@ async fn unsupported_grpc_encoding_is_unimplemented_and_lists_ours() {
     assert_still_serves(&mut client).await;
 }
 
+/// A request marked gzip whose body is not a valid gzip member: INTERNAL, naming gzip.
+#[tokio::test]
+async fn corrupt_gzip_message_is_internal() {
+    let (server, _drops) = start().await;
+    let mut client = connect(&server).await;
+    let mut request = headers("/edge.Edge/Echo");
+    request
+        .headers_mut()
+        .insert("grpc-encoding", "gzip".parse().unwrap());
+    // The gzip magic and method, then bytes that are no DEFLATE stream and no trailer.
+    let corrupt = [
+        0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+    ];
+    let answer = call(
+        &mut client,
+        request,
+        vec![prefixed(1, corrupt.len() as u32, &corrupt)],
+    )
+    .await;
+    answer.assert_status(Code::Internal, "gzip");
+    assert_still_serves(&mut client).await;
+}
+
+/// A small gzip message that inflates past the receive limit (64 KiB here): RESOURCE_EXHAUSTED,
+/// and the server stops inflating at the limit (a few KiB of zeros claim 8 MiB).
+#[tokio::test]
+async fn gzip_message_inflating_past_the_limit_is_resource_exhausted() {
+    let (server, _drops) = start().await;
+    let mut client = connect(&server).await;
+    let mut bomb = BytesMut::new();
+    bare_grpc::compression::compress(bare_grpc::Encoding::Gzip, &vec![0u8; 8 << 20], &mut bomb)
+        .unwrap();
+    assert!(bomb.len() < 64 * 1024, "the compressed form fits the limit");
+    let mut request = headers("/edge.Edge/Echo");
+    request
+        .headers_mut()
+        .insert("grpc-encoding", "gzip".parse().unwrap());
+    let answer = call(
+        &mut client,
+        request,
+        vec![prefixed(1, bomb.len() as u32, &bomb)],
+    )
+    .await;
+    answer.assert_status(Code::ResourceExhausted, "inflates");
+    assert_still_serves(&mut client).await;
+}
+
 #[tokio::test]
 async fn undecodable_protobuf_is_internal() {
     let (server, _drops) = start().await;
