@@ -15,9 +15,13 @@
 //! ```
 //!
 //! Why a wrapper over `http::HeaderMap`: the header block h2 hands us *is* the
-//! metadata once the reserved names are gone, so [`Metadata::from_headers`]
-//! takes the map by value and only deletes a dozen names: no copy, no second
-//! map. Sending is the reverse, [`Metadata::merge_into`] appends the entries.
+//! metadata once the reserved names are out of sight, so [`Metadata::from_headers`]
+//! takes the map by value and *hides* the reserved names it holds (a bit each in
+//! a mask) instead of deleting them: no copy, no second map, and none of the
+//! hashing a `HeaderMap::remove` does per name. Every accessor skips hidden
+//! names; a reserved name can never be one the program added, since inserting
+//! one is refused. Sending is the reverse, [`Metadata::merge_into`] appends the
+//! visible entries.
 //! The wrapper's job is to keep what the local program adds valid: keys and
 //! values are checked on insert, so a bad key fails at the call site with
 //! INTERNAL and a clear message, instead of h2 refusing the whole header
@@ -117,10 +121,21 @@ const BIN_SUFFIX: &str = "-bin";
 
 /// Custom metadata of one header block: ASCII and `-bin` entries, in the
 /// order added, repeated keys allowed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Metadata {
-    /// The entries, exactly as they go on the wire (`-bin` values in base64).
+    /// The entries, exactly as they go on the wire (`-bin` values in base64), plus any
+    /// reserved names of a received block, which `hidden` keeps out of sight.
     headers: HeaderMap,
+    /// The reserved names `headers` still holds (bits as [`reserved_bit`] gives them); 0 for
+    /// metadata built by the program, which cannot insert reserved names.
+    hidden: u16,
+}
+
+impl std::fmt::Debug for Metadata {
+    /// The visible entries only, as every other accessor shows them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.entries()).finish()
+    }
 }
 
 impl Metadata {
@@ -129,13 +144,13 @@ impl Metadata {
         Metadata::default()
     }
 
-    /// From a received header block: removes pseudo-headers and reserved
+    /// From a received header block: leaves out pseudo-headers and reserved
     /// headers (content-type, te, grpc-status, grpc-message,
     /// grpc-status-details-bin, grpc-timeout, grpc-encoding,
     /// grpc-accept-encoding, connection-specific ones); keeps user-agent.
     ///
     /// Pseudo-headers never reach a `HeaderMap` (`http` keeps them in the
-    /// request/response parts), so only the reserved names are removed.
+    /// request/response parts), so only the reserved names are hidden.
     pub fn from_headers(headers: HeaderMap) -> Metadata {
         let present = headers
             .keys()
@@ -146,24 +161,40 @@ impl Metadata {
     /// [`Metadata::from_headers`] when the caller has already walked the map and knows which
     /// reserved names it holds (`present`, bits as [`reserved_bit`] gives them).
     ///
-    /// Why the mask: a request carries two or three of the fifteen reserved names, and every
-    /// `HeaderMap::remove` hashes its name and probes the table whether the name is there or
-    /// not. Removing only the names seen costs a comparison per received name instead of
-    /// fifteen hash lookups, and a map of nothing but reserved names (the usual request) is
-    /// dropped whole.
-    pub(crate) fn from_headers_without(mut headers: HeaderMap, present: u16) -> Metadata {
-        if present == 0 {
-            return Metadata { headers };
-        }
-        if present.count_ones() as usize == headers.keys_len() {
+    /// Why hide rather than remove: a request carries two to four of the fifteen reserved
+    /// names (content-type, te, often content-length and grpc-timeout), and each
+    /// `HeaderMap::remove` hashes its name, probes the table and shifts the entries after it:
+    /// about 300 instructions per name, 960 per call for h2load's requests (callgrind, see
+    /// `docs/performance.md`). Hiding costs nothing here; the accessors pay a comparison per
+    /// entry, and only for a map that has hidden names.
+    pub(crate) fn from_headers_without(headers: HeaderMap, present: u16) -> Metadata {
+        if present != 0 && present.count_ones() as usize == headers.keys_len() {
+            // Nothing but reserved names (the usual request): drop the map now, not with the
+            // call, and give the handler an empty one.
             return Metadata::new();
         }
-        for (i, name) in RESERVED.iter().enumerate() {
-            if present & (1 << i) != 0 {
-                headers.remove(name);
-            }
+        Metadata {
+            headers,
+            hidden: present,
         }
-        Metadata { headers }
+    }
+
+    /// Is `name` one of the hidden reserved names?
+    fn hides(&self, name: &HeaderName) -> bool {
+        self.hidden != 0 && reserved_bit(name) & self.hidden != 0
+    }
+
+    /// Would a lookup of `key` land on a hidden name? Any reserved key would: the program
+    /// cannot add one, so in this map it can only be a hidden received one.
+    fn hides_key(&self, key: &str) -> bool {
+        self.hidden != 0 && Metadata::is_reserved(key)
+    }
+
+    /// The visible entries, in order, one per value.
+    fn entries(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.headers
+            .iter()
+            .filter(move |(name, _)| !self.hides(name))
     }
 
     /// Sets an ASCII entry, replacing every earlier value of `key`.
@@ -199,16 +230,12 @@ impl Metadata {
     /// received value is not printable ASCII. For a `-bin` key this is the
     /// base64 text; use [`Metadata::get_bin`] for the bytes.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.headers.get_all(key).iter().find_map(ascii_str)
+        self.raw_values(key).find_map(ascii_str)
     }
 
     /// Every printable-ASCII value of `key`, in the order received.
     pub fn get_all(&self, key: &str) -> Vec<&str> {
-        self.headers
-            .get_all(key)
-            .iter()
-            .filter_map(ascii_str)
-            .collect()
+        self.raw_values(key).filter_map(ascii_str).collect()
     }
 
     /// The first value of a `-bin` key that decodes as base64 (padded or
@@ -224,42 +251,63 @@ impl Metadata {
         self.bin_values(key).collect()
     }
 
-    /// Removes every value of `key`; a key that is absent or invalid is a
-    /// no-op.
+    /// Removes every value of `key`; a key that is absent, reserved or
+    /// invalid is a no-op.
     pub fn remove(&mut self, key: &str) {
-        self.headers.remove(key);
+        if !self.hides_key(key) {
+            self.headers.remove(key);
+        }
     }
 
     /// The number of values (a key with two values counts twice).
     pub fn len(&self) -> usize {
-        self.headers.len()
+        if self.hidden == 0 {
+            self.headers.len()
+        } else {
+            self.entries().count()
+        }
     }
 
     /// True when there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.headers.is_empty()
+        self.len() == 0
     }
 
     /// Each distinct key once.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.headers.keys().map(HeaderName::as_str)
+        self.headers
+            .keys()
+            .filter(move |name| !self.hides(name))
+            .map(HeaderName::as_str)
     }
 
     /// Appends every entry to `headers` (for sending).
     pub fn merge_into(&self, headers: &mut HeaderMap) {
-        for (name, value) in &self.headers {
+        for (name, value) in self.entries() {
             headers.append(name.clone(), value.clone());
         }
     }
 
-    /// The entries as a header map, `-bin` values still in base64.
-    pub fn as_headers(&self) -> &HeaderMap {
-        &self.headers
+    /// Every value of `key` as received, printable or not (`-bin` values still in base64);
+    /// nothing for a reserved key.
+    pub fn get_all_raw<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a HeaderValue> + use<'a> {
+        self.raw_values(key)
     }
 
     /// The entries as a header map, ready to send.
-    pub fn into_headers(self) -> HeaderMap {
+    pub fn into_headers(mut self) -> HeaderMap {
+        for (i, name) in RESERVED.iter().enumerate() {
+            if self.hidden & (1 << i) != 0 {
+                self.headers.remove(name);
+            }
+        }
         self.headers
+    }
+
+    /// The values of `key`, none when it is a hidden name.
+    fn raw_values<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a HeaderValue> + use<'a> {
+        let values = (!self.hides_key(key)).then(|| self.headers.get_all(key));
+        values.into_iter().flatten()
     }
 
     /// Is `name` reserved by gRPC or HTTP/2, so never custom metadata?
@@ -272,9 +320,7 @@ impl Metadata {
 
     /// Decoded values of a `-bin` key, split on "," and trimmed.
     fn bin_values<'a>(&'a self, key: &str) -> impl Iterator<Item = Vec<u8>> + 'a {
-        self.headers
-            .get_all(key)
-            .into_iter()
+        self.raw_values(key)
             .flat_map(|v| v.as_bytes().split(|&b| b == b','))
             .filter_map(|part| base64::decode(part.trim_ascii()))
     }
@@ -426,7 +472,7 @@ mod tests {
     fn binary_values() {
         let mut md = Metadata::new();
         md.insert_bin("x-id-bin", b"\xfb").unwrap();
-        assert_eq!(md.as_headers().get("x-id-bin").unwrap(), "+w");
+        assert_eq!(md.get_all_raw("x-id-bin").next().unwrap(), "+w");
         assert_eq!(md.get_bin("x-id-bin"), Some(vec![0xfb]));
         md.append_bin("x-id-bin", b"").unwrap();
         assert_eq!(md.get_all_bin("x-id-bin"), [vec![0xfb], vec![]]);
@@ -500,11 +546,37 @@ mod tests {
             headers.append(HeaderName::from_static(name), HeaderValue::from_static("v"));
         }
         let md = Metadata::from_headers(headers);
+        // The reserved names are hidden, not removed: every way of reading the map must agree.
+        let mut merged = HeaderMap::new();
+        md.merge_into(&mut merged);
+        let keys: Vec<&str> = md.keys().collect();
+        let debug = format!("{md:?}");
+        let sent = md.clone().into_headers();
         for &(name, kept) in rows {
-            assert_eq!(md.as_headers().contains_key(name), kept, "{name}");
+            assert_eq!(md.get_all_raw(name).count() == 1, kept, "{name}");
+            assert_eq!(md.get(name).is_some(), kept, "{name}");
+            assert_eq!(md.get_all(&name.to_uppercase()).len() == 1, kept, "{name}");
+            assert_eq!(keys.contains(&name), kept, "{name}");
+            assert_eq!(merged.contains_key(name), kept, "{name}");
+            assert_eq!(sent.contains_key(name), kept, "{name}");
+            assert_eq!(debug.contains(&format!("\"{name}\"")), kept, "{name}");
             assert_eq!(Metadata::is_reserved(name), !kept, "{name}");
         }
-        assert_eq!(md.len(), rows.iter().filter(|r| r.1).count());
+        let visible = rows.iter().filter(|r| r.1).count();
+        assert_eq!(md.len(), visible);
+        assert_eq!(keys.len(), visible);
+        assert!(!md.is_empty());
+
+        // Removing a hidden name is a no-op; a block of nothing but reserved names is empty.
+        let mut md = md;
+        md.remove("content-type");
+        assert_eq!(md.len(), visible);
+        let mut only_reserved = HeaderMap::new();
+        only_reserved.insert("content-type", HeaderValue::from_static("application/grpc"));
+        only_reserved.insert("te", HeaderValue::from_static("trailers"));
+        let md = Metadata::from_headers(only_reserved);
+        assert!(md.is_empty());
+        assert_eq!(md.keys().count(), 0);
     }
 
     /// reserved_bit's `match` and RESERVED agree, name by name.

@@ -206,9 +206,7 @@ pub(crate) enum Pushback {
 pub(crate) fn pushback(status: &Status) -> Pushback {
     let values = status
         .metadata()
-        .as_headers()
-        .get_all(GRPC_RETRY_PUSHBACK_MS)
-        .iter()
+        .get_all_raw(GRPC_RETRY_PUSHBACK_MS.as_str())
         .collect::<Vec<_>>();
     match values.as_slice() {
         [] => Pushback::Absent,

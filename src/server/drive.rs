@@ -162,14 +162,15 @@ async fn read_single_raw(body: &mut h2::RecvStream, max_len: usize) -> Result<Ra
         let chunk = chunk.map_err(|e| h2_error_status(&e))?;
         // Give the window back as soon as the bytes are ours, or a large message stalls.
         let _ = body.flow_control().release_capacity(chunk.len());
-        decoder.push(chunk);
-        while let Some(raw) = decoder.next_message()? {
+        let mut next = decoder.push_next(chunk)?;
+        while let Some(raw) = next {
             if message.is_some() {
                 return Err(Status::internal(
                     "the client sent more than one request message for a single-request method",
                 ));
             }
             message = Some(raw);
+            next = decoder.next_message()?;
         }
     }
     decoder.finish()?;
@@ -178,15 +179,19 @@ async fn read_single_raw(body: &mut h2::RecvStream, max_len: usize) -> Result<Ra
 
 /// The request of a unary or server-streaming call: its one message, read to END_STREAM, with
 /// the call's metadata and timing; marked compressed when the message arrived compressed.
+///
+/// The metadata comes by reference and is taken only once the message is in: a future holds
+/// its arguments for its whole life, so a map passed by value would sit in this future beside
+/// the copy its caller already keeps.
 async fn read_request<In: Message + Default + 'static>(
     body: &mut h2::RecvStream,
     head: &CallHead,
-    metadata: crate::metadata::Metadata,
+    metadata: &mut crate::metadata::Metadata,
 ) -> Result<Request<In>, Status> {
     let hooks = head.hooks.as_deref();
     let (message, compressed) =
         read_single::<In>(body, head.encoding, head.max_recv, hooks).await?;
-    let mut request = head.request(metadata, message);
+    let mut request = head.request(std::mem::take(metadata), message);
     if compressed {
         request.set_compression(head.encoding);
     }
@@ -251,16 +256,22 @@ where
     F: FnOnce(Request<In>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Response<Out>, Status>> + Send + 'static,
 {
+    // Taken apart out here: a field moved out of `call` inside the async block would be stored
+    // twice in the call's future, once in the captured `call` and once in the local.
+    let ServerCall {
+        head,
+        mut metadata,
+        mut body,
+        mut respond,
+    } = call;
     Box::pin(async move {
-        let ServerCall {
-            head,
-            metadata,
-            mut body,
-            mut respond,
-        } = call;
-        let head = &head;
-        let work =
-            pin!(async move { handler(read_request(&mut body, head, metadata).await?).await });
+        let (head, metadata, body) = (&head, &mut metadata, &mut body);
+        let work = pin!(async move {
+            // Bound first, not passed as `handler(read_request(..).await?)`: a temporary of the
+            // `?` would live, and take room, for as long as the handler runs.
+            let request = read_request(body, head, metadata).await?;
+            handler(request).await
+        });
         let ending = guard(work, head.deadline, |cx| respond.poll_reset(cx).is_ready()).await;
         finish_single(&mut respond, head, ending);
     })
@@ -274,13 +285,15 @@ where
     F: FnOnce(Request<Streaming<In>>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Response<Out>, Status>> + Send + 'static,
 {
+    let ServerCall {
+        head,
+        metadata,
+        body,
+        mut respond,
+    } = call;
     Box::pin(async move {
-        let ServerCall {
-            head,
-            metadata,
-            body,
-            mut respond,
-        } = call;
+        // Built in here, not captured ready-made: moved into the handler before its first
+        // `.await`, a local takes no room in the future, a captured value would.
         let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = head.request(metadata, messages);
         let ending = guard(pin!(handler(request)), head.deadline, |cx| {
@@ -315,20 +328,21 @@ where
     F: FnOnce(Request<In>, ResponseSink<Out>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), Status>> + Send + 'static,
 {
+    let ServerCall {
+        head,
+        mut metadata,
+        mut body,
+        respond,
+    } = call;
+    let outbound = SharedOutbound::new(respond);
     Box::pin(async move {
-        let ServerCall {
-            head,
-            metadata,
-            mut body,
-            respond,
-        } = call;
-        let outbound = SharedOutbound::new(respond);
+        // The sink is made in here for the reason `serve_bidi` gives.
         let sink = ResponseSink::new(outbound.clone(), &head);
-        let head = &head;
-        let work =
-            pin!(
-                async move { handler(read_request(&mut body, head, metadata).await?, sink).await }
-            );
+        let (head, metadata, body) = (&head, &mut metadata, &mut body);
+        let work = pin!(async move {
+            let request = read_request(body, head, metadata).await?;
+            handler(request, sink).await
+        });
         let ending = guard(work, head.deadline, |cx| outbound.poll_idle(cx)).await;
         finish_streaming(&outbound, head, ending);
     })
@@ -342,14 +356,16 @@ where
     F: FnOnce(Request<Streaming<In>>, ResponseSink<Out>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), Status>> + Send + 'static,
 {
+    let ServerCall {
+        head,
+        metadata,
+        body,
+        respond,
+    } = call;
+    let outbound = SharedOutbound::new(respond);
     Box::pin(async move {
-        let ServerCall {
-            head,
-            metadata,
-            body,
-            respond,
-        } = call;
-        let outbound = SharedOutbound::new(respond);
+        // Made in here, not captured ready-made: moved into the handler before its first
+        // `.await`, a local takes no room in the future, a captured value would.
         let sink = ResponseSink::new(outbound.clone(), &head);
         let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = head.request(metadata, messages);
