@@ -335,6 +335,38 @@ async fn unsupported_grpc_encoding_is_unimplemented_and_lists_ours() {
     assert_still_serves(&mut client).await;
 }
 
+/// Response headers list our encodings (`grpc-accept-encoding`) to a client that negotiates
+/// compression — it sent `grpc-accept-encoding` or `grpc-encoding` — and not to one that sent
+/// neither, which gets content-type alone, as grpc-go answers. Unary and streaming alike.
+#[tokio::test]
+async fn response_headers_list_our_encodings_to_clients_that_negotiate() {
+    let (server, _drops) = start().await;
+    let mut client = connect(&server).await;
+    for path in ["/edge.Edge/Echo", "/edge.Edge/Chat"] {
+        let cases: [(Option<(&str, &str)>, bool); 4] = [
+            (None, false),
+            (Some(("grpc-accept-encoding", "gzip")), true),
+            (Some(("grpc-accept-encoding", "identity")), true),
+            (Some(("grpc-encoding", "identity")), true),
+        ];
+        for (sent, listed) in cases {
+            let mut request = headers(path);
+            if let Some((name, value)) = sent {
+                request.headers_mut().insert(name, value.parse().unwrap());
+            }
+            let answer = call(&mut client, request, vec![hello()]).await;
+            answer.assert_status(Code::Ok, "");
+            assert_eq!(answer.data, hello(), "{path} {sent:?}");
+            assert_eq!(answer.headers["content-type"], "application/grpc");
+            let accepted = answer.headers.get("grpc-accept-encoding");
+            assert_eq!(accepted.is_some(), listed, "{path} {sent:?}: {answer:?}");
+            if let Some(accepted) = accepted {
+                assert!(accepted.to_str().unwrap().contains("gzip"), "{accepted:?}");
+            }
+        }
+    }
+}
+
 /// A request marked gzip whose body is not a valid gzip member: INTERNAL, naming gzip.
 #[tokio::test]
 async fn corrupt_gzip_message_is_internal() {

@@ -238,9 +238,10 @@ fn finish_single<Out: Message + 'static>(
     if let Some(hooks) = hooks {
         hooks.response(&message, buf.len() - PREFIX_LEN);
     }
-    let Ok(mut stream) =
-        respond.send_response(respond::response_headers(&initial, encoding), false)
-    else {
+    let Ok(mut stream) = respond.send_response(
+        respond::response_headers(&initial, encoding, head.advertise_encodings),
+        false,
+    ) else {
         return interceptor::end(hooks, &client_gone());
     };
     let _ = stream.send_data(buf.freeze(), false);
@@ -316,7 +317,11 @@ fn finish_streaming(
         Some(Err(status)) => status,
         None => return interceptor::end(head.hooks.as_deref(), &client_gone()),
     };
-    outbound.finish(&status, head.response_encoding(None));
+    outbound.finish(
+        &status,
+        head.response_encoding(None),
+        head.advertise_encodings,
+    );
     interceptor::end(head.hooks.as_deref(), &status);
 }
 

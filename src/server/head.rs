@@ -53,6 +53,9 @@ pub(crate) struct CallHead {
     pub(crate) encoding: Encoding,
     /// The client's `grpc-accept-encoding`, to decide whether responses may be compressed.
     pub(crate) accept_encoding: Option<HeaderValue>,
+    /// Whether the response headers list the encodings we accept: when the client sent
+    /// `grpc-accept-encoding` or `grpc-encoding` (see `respond::response_headers`).
+    pub(crate) advertise_encodings: bool,
     /// Receive limit for this call.
     pub(crate) max_recv: usize,
     /// Send limit for this call.
@@ -246,11 +249,13 @@ fn read_head(
         Some(value) => Some(decode_timeout(value.as_bytes()).map_err(|status| (status, false))?),
     };
     let config = &shared.config;
+    let advertise_encodings = known.accept_encoding.is_some() || known.encoding.is_some();
     let head = CallHead {
         timeout,
         deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
         encoding,
         accept_encoding: known.accept_encoding,
+        advertise_encodings,
         max_recv: route_max_recv.unwrap_or(config.max_recv),
         max_send: config.max_send,
         send_compression: config.send_compression,

@@ -26,23 +26,38 @@ use crate::metadata::Metadata;
 use crate::status::Status;
 
 /// The `:status 200` response headers: content-type, grpc-encoding when compressing, what we
-/// accept, and the initial metadata.
-pub(crate) fn response_headers(metadata: &Metadata, encoding: Encoding) -> http::Response<()> {
+/// accept when `advertise` says the client wants to know, and the initial metadata.
+///
+/// When to list our encodings: `grpc-accept-encoding` is optional in response headers
+/// (*Response-Headers → HTTP-Status [Message-Encoding] [Message-Accept-Encoding] Content-Type
+/// \*Custom-Metadata*); its use is to tell a client which encodings it may compress its
+/// requests with. A client that sent `grpc-accept-encoding` or `grpc-encoding` negotiates
+/// compression, and is told; one that sent neither has shown it does not, and gets the plain
+/// answer grpc-go gives every client (content-type alone). The field is not free: h2 hashes it
+/// into its HPACK table on every response, about 700 of the 38,000 instructions of a unary call
+/// (callgrind, `docs/performance.md`).
+pub(crate) fn response_headers(
+    metadata: &Metadata,
+    encoding: Encoding,
+    advertise: bool,
+) -> http::Response<()> {
     let mut response = http::Response::new(());
     *response.headers_mut() = if metadata.is_empty() && encoding == Encoding::Identity {
-        // The usual answer, the same for every call: copied from one built once, which skips
-        // hashing and placing each name again.
+        // The usual answers, the same for every call: copied from blocks built once, which
+        // skips hashing and placing each name again.
         static PLAIN: OnceLock<HeaderMap> = OnceLock::new();
-        PLAIN
-            .get_or_init(|| build_response_headers(metadata, encoding))
+        static ADVERTISING: OnceLock<HeaderMap> = OnceLock::new();
+        let template = if advertise { &ADVERTISING } else { &PLAIN };
+        template
+            .get_or_init(|| build_response_headers(metadata, encoding, advertise))
             .clone()
     } else {
-        build_response_headers(metadata, encoding)
+        build_response_headers(metadata, encoding, advertise)
     };
     response
 }
 
-fn build_response_headers(metadata: &Metadata, encoding: Encoding) -> HeaderMap {
+fn build_response_headers(metadata: &Metadata, encoding: Encoding, advertise: bool) -> HeaderMap {
     // Sized for what goes in: an empty map's first insert would reserve room for eight.
     let mut headers = HeaderMap::with_capacity(metadata.len() + 3);
     metadata.merge_into(&mut headers);
@@ -50,10 +65,12 @@ fn build_response_headers(metadata: &Metadata, encoding: Encoding) -> HeaderMap 
     if encoding != Encoding::Identity {
         headers.insert(GRPC_ENCODING, HeaderValue::from_static(encoding.name()));
     }
-    headers.insert(
-        GRPC_ACCEPT_ENCODING,
-        HeaderValue::from_static(Encoding::accept_header()),
-    );
+    if advertise {
+        headers.insert(
+            GRPC_ACCEPT_ENCODING,
+            HeaderValue::from_static(Encoding::accept_header()),
+        );
+    }
     headers
 }
 

@@ -98,13 +98,13 @@ impl SharedOutbound {
     }
 
     /// Ends the call with `status`: trailers after a started response, trailers-only before.
-    pub(crate) fn finish(&self, status: &Status, encoding: Encoding) {
+    pub(crate) fn finish(&self, status: &Status, encoding: Encoding, advertise: bool) {
         let mut out = self.lock();
         let out = &mut *out;
         if out.stream.is_none() && !out.initial.is_empty() {
             // The handler set initial metadata but sent no message: it still goes out as
             // headers, so the client sees it as initial (not trailing) metadata.
-            let headers = respond::response_headers(&out.initial, encoding);
+            let headers = respond::response_headers(&out.initial, encoding, advertise);
             out.stream = out.respond.send_response(headers, false).ok();
         }
         match out.stream.as_mut() {
@@ -128,6 +128,8 @@ pub struct ResponseSink<T> {
     encoding: Encoding,
     compress_messages: bool,
     accept_encoding: Option<HeaderValue>,
+    /// Whether the response headers list our encodings (`CallHead::advertise_encodings`).
+    advertise: bool,
     max_send: usize,
     headers_sent: bool,
     initial: Metadata,
@@ -144,6 +146,7 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
             encoding: head.response_encoding(None),
             compress_messages: true,
             accept_encoding: head.accept_encoding.clone(),
+            advertise: head.advertise_encodings,
             max_send: head.max_send,
             headers_sent: false,
             initial: Metadata::new(),
@@ -186,7 +189,7 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
         let before = out.pending.len();
         encode_message_within(message, encoding, self.max_send, &mut out.pending)?;
         if out.stream.is_none() {
-            let headers = respond::response_headers(&self.initial, self.encoding);
+            let headers = respond::response_headers(&self.initial, self.encoding, self.advertise);
             self.headers_sent = true;
             out.stream = Some(out.respond.send_response(headers, false).map_err(gone)?);
         }
@@ -239,7 +242,7 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
         let mut out = self.outbound.lock();
         let out = &mut *out;
         if out.stream.is_none() {
-            let headers = respond::response_headers(&self.initial, self.encoding);
+            let headers = respond::response_headers(&self.initial, self.encoding, self.advertise);
             out.stream = Some(out.respond.send_response(headers, false).map_err(gone)?);
         }
         self.headers_sent = true;
