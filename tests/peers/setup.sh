@@ -2,7 +2,7 @@
 # Installs the real peers the interop tests talk to, only when they are missing:
 #   - grpc-go and its code generators from Debian's packages (GOPATH mode, no module proxy);
 #   - protoc from Debian (only to prove the plugin works under a real protoc);
-#   - h2load (nghttp2-client) for the benchmark harness's smoke run;
+#   - h2load (nghttp2-client) for the benchmark harness (bench/run calls this script when a tool is missing);
 #   - Python grpcio (+ grpcio-tools, prometheus_client) from PyPI in target/venv.
 # Safe to run again: each step checks first.
 set -euo pipefail
