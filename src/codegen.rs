@@ -2,7 +2,7 @@
 //! else, re-exported in one place.
 //!
 //! Generated files say `use ::bare_grpc::codegen::*;` and name nothing else of this crate, so the
-//! runtime can reorganise its modules without breaking generated code. The `ABI_V1` constant is
+//! runtime can reorganise its modules without breaking generated code. The `ABI_V2` constant is
 //! named by every generated file: output from a plugin that targets another surface fails to
 //! compile right there, with the mismatch in the error, instead of deep inside a trait bound.
 
@@ -14,11 +14,12 @@ pub use futures_core::Stream;
 pub use crate::call::{CallKind, IntoRequest, Request, Response};
 pub use crate::client::{Channel, RequestSink};
 pub use crate::server::{
-    CallFuture, ResponseSink, Route, ServerCall, Service, serve_bidi, serve_client_streaming,
+    BidiMethod, CallFuture, ClientStreamingMethod, ResponseSink, Route, ServerCall,
+    ServerStreamingMethod, Service, UnaryMethod, serve_bidi, serve_client_streaming,
     serve_server_streaming, serve_unary,
 };
 pub use crate::status::Status;
 pub use crate::streaming::Streaming;
 
 /// The generated-code surface version. Generated files refer to it as a compile-time check.
-pub const ABI_V1: () = ();
+pub const ABI_V2: () = ();

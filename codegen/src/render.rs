@@ -9,7 +9,7 @@
 //!   // @generated ...
 //!   pub mod product_info_grpc {
 //!       use ::bare_grpc::codegen::*;             the only runtime path named
-//!       const _: () = ::bare_grpc::codegen::ABI_V1;
+//!       const _: () = ::bare_grpc::codegen::ABI_V2;
 //!       pub const ADD_PRODUCT: &str = "/ecommerce.ProductInfo/addProduct";
 //!       pub trait ProductInfo                    what the user implements
 //!       pub struct ProductInfoServer<T>          what the server is given
@@ -33,14 +33,19 @@
 use std::collections::BTreeSet;
 
 use crate::ir::{Kind, Method, Service};
-use crate::layout::{self, Element, Param, SMALL_WIDTH, Signature, Ty, pad};
+use crate::layout::{self, Element, Param, Signature, Ty, pad};
 
 /// Absolute paths for the names generated code uses unqualified.
 const ABSOLUTE: &[(&str, &str)] = &[
     ("Arc", "::bare_grpc::codegen::Arc"),
+    ("BidiMethod", "::bare_grpc::codegen::BidiMethod"),
     ("CallFuture", "::bare_grpc::codegen::CallFuture"),
     ("CallKind", "::bare_grpc::codegen::CallKind"),
     ("Channel", "::bare_grpc::codegen::Channel"),
+    (
+        "ClientStreamingMethod",
+        "::bare_grpc::codegen::ClientStreamingMethod",
+    ),
     ("Future", "::bare_grpc::codegen::Future"),
     ("IntoRequest", "::bare_grpc::codegen::IntoRequest"),
     ("Request", "::bare_grpc::codegen::Request"),
@@ -51,12 +56,37 @@ const ABSOLUTE: &[(&str, &str)] = &[
     ("Route", "::bare_grpc::codegen::Route"),
     ("Send", "::core::marker::Send"),
     ("ServerCall", "::bare_grpc::codegen::ServerCall"),
+    (
+        "ServerStreamingMethod",
+        "::bare_grpc::codegen::ServerStreamingMethod",
+    ),
     ("Service", "::bare_grpc::codegen::Service"),
     ("Status", "::bare_grpc::codegen::Status"),
     ("Stream", "::bare_grpc::codegen::Stream"),
     ("Streaming", "::bare_grpc::codegen::Streaming"),
     ("Sync", "::core::marker::Sync"),
+    ("UnaryMethod", "::bare_grpc::codegen::UnaryMethod"),
 ];
+
+/// The driver that serves a call kind: what a dispatch-table row names.
+fn driver(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Unary => "serve_unary",
+        Kind::ServerStreaming => "serve_server_streaming",
+        Kind::ClientStreaming => "serve_client_streaming",
+        Kind::Bidi => "serve_bidi",
+    }
+}
+
+/// The trait through which that driver calls the service's method.
+fn method_trait(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Unary => "UnaryMethod",
+        Kind::ServerStreaming => "ServerStreamingMethod",
+        Kind::ClientStreaming => "ClientStreamingMethod",
+        Kind::Bidi => "BidiMethod",
+    }
+}
 
 /// Renders one service module, ending with a newline.
 pub fn service(service: &Service) -> String {
@@ -142,7 +172,7 @@ impl<'a> Renderer<'a> {
         );
         self.line(4, "use ::bare_grpc::codegen::*;");
         self.line(0, "");
-        self.line(4, "const _: () = ::bare_grpc::codegen::ABI_V1;");
+        self.line(4, "const _: () = ::bare_grpc::codegen::ABI_V2;");
         for method in &svc.methods {
             self.line(0, "");
             self.line(4, &format!("/// The `:path` of `{}`.", method.proto_name));
@@ -301,7 +331,10 @@ impl<'a> Renderer<'a> {
                     ("path", method.path_const()),
                     ("method", format!("\"{}\"", method.proto_name)),
                     ("kind", format!("{call_kind}::{}", method.kind().variant())),
-                    ("handler", format!("Self::{}", method.rust_name)),
+                    (
+                        "handler",
+                        format!("{}::<Self, {}>", driver(method.kind()), svc.index(method)),
+                    ),
                 ];
                 for (name, value) in fields {
                     self.out.extend(layout::field(at, name, &value));
@@ -314,66 +347,93 @@ impl<'a> Renderer<'a> {
         }
         self.line(4, "}");
 
-        if svc.methods.is_empty() {
-            return;
+        for (index, method) in svc.methods.iter().enumerate() {
+            self.method_impl(index, method, name, &server, generic);
         }
+    }
+
+    /// `impl UnaryMethod<N> for XServer<T>` (or the trait of the method's call kind): how the
+    /// `serve_*` driver the dispatch table names reaches trait method `N`. The driver holds the
+    /// server and calls this with `&self`, so the trait method's future is the only place the
+    /// request (and the sink) is kept.
+    fn method_impl(
+        &mut self,
+        index: usize,
+        method: &Method,
+        name: &str,
+        server: &str,
+        generic: &str,
+    ) {
+        let kind = method.kind();
+        let method_trait = self.rt(method_trait(kind));
         self.line(0, "");
         self.line(
             4,
-            &format!("impl<{generic}: {name}> {server}<{generic}> {{"),
+            &format!(
+                "/// `{}` (method {index}), as `{}` calls it.",
+                method.proto_name,
+                driver(kind)
+            ),
         );
-        for (i, method) in svc.methods.iter().enumerate() {
-            if i > 0 {
-                self.line(0, "");
-            }
-            self.adapter(method);
-        }
-        self.line(4, "}");
-    }
-
-    /// `fn m(this: Arc<Self>, call: ServerCall) -> CallFuture`: decodes the call
-    /// into the trait's arguments (in `serve_*`), runs the trait method, and
-    /// lets `serve_*` encode what it returns.
-    fn adapter(&mut self, method: &Method) {
+        self.line(
+            4,
+            &format!("impl<{generic}: {name}> {method_trait}<{index}> for {server}<{generic}> {{"),
+        );
+        self.line(8, &format!("type In = {};", method.input_type));
+        self.line(8, &format!("type Out = {};", method.output_type));
+        self.line(0, "");
+        let (params, output) = self.method_shape(method);
+        let ret = Ty::Bounds(
+            Box::new(Ty::generic(
+                &format!("impl {}", self.rt("Future")),
+                vec![Ty::Assoc("Output", Box::new(output))],
+            )),
+            format!(" + {}", self.rt("Send")),
+        );
         let sig = Signature {
             indent: 8,
-            head: format!("fn {}", method.rust_name),
-            params: vec![
-                Param::new("this", Ty::generic(&self.rt("Arc"), vec![Ty::atom("Self")])),
-                Param::new("call", Ty::atom(&self.rt("ServerCall"))),
-            ],
-            ret: Ty::atom(&self.rt("CallFuture")),
+            head: "fn call".to_string(),
+            params,
+            ret,
             where_bounds: Vec::new(),
             declaration: false,
         };
         self.out.extend(sig.lines());
-        let (serve, args) = match method.kind() {
-            Kind::Unary => ("serve_unary", "request"),
-            Kind::ServerStreaming => ("serve_server_streaming", "request, sink"),
-            Kind::ClientStreaming => ("serve_client_streaming", "request"),
-            Kind::Bidi => ("serve_bidi", "request, sink"),
-        };
-        let arg_list: Vec<&str> = args.split(", ").collect();
-        let elements = [
-            Element::call(&method.rust_name, &arg_list),
-            Element::await_(),
-        ];
-        let chain_flat = format!("this.inner.{}({args}).await", method.rust_name);
-        let closure = format!("move |{args}| async move {{ {chain_flat} }}");
-        // rustfmt keeps a closure that is the last argument on the call's line
-        // and breaks its body, unless the closure is narrower than
-        // `fn_call_width`: then every argument gets a line of its own.
-        if closure.len() < SMALL_WIDTH {
-            self.line(12, &format!("{serve}("));
-            self.line(16, "call,");
-            self.line(16, &format!("{closure},"));
-            self.line(12, ")");
+        let args: &[&str] = if method.server_streaming {
+            &["request", "sink"]
         } else {
-            self.line(12, &format!("{serve}(call, move |{args}| async move {{"));
-            self.out.extend(layout::chain(16, "this.inner", &elements));
-            self.line(12, "})");
-        }
+            &["request"]
+        };
+        let elements = [Element::call(&method.rust_name, args)];
+        self.out.extend(layout::chain(12, "self.inner", &elements));
         self.line(8, "}");
+        self.line(4, "}");
+    }
+
+    /// [`Renderer::handler_shape`] with the message types spelled `Self::In` and `Self::Out`,
+    /// as a method trait's `call` declares them.
+    fn method_shape(&self, method: &Method) -> (Vec<Param>, Ty) {
+        let input = Ty::atom("Self::In");
+        let output = Ty::atom("Self::Out");
+        let request = if method.client_streaming {
+            Ty::generic(
+                &self.rt("Request"),
+                vec![Ty::generic(&self.rt("Streaming"), vec![input])],
+            )
+        } else {
+            Ty::generic(&self.rt("Request"), vec![input])
+        };
+        let mut params = vec![Param::self_ref(), Param::new("request", request)];
+        let result = if method.server_streaming {
+            params.push(Param::new(
+                "sink",
+                Ty::generic(&self.rt("ResponseSink"), vec![output]),
+            ));
+            self.result(Ty::atom("()"))
+        } else {
+            self.result(Ty::generic(&self.rt("Response"), vec![output]))
+        };
+        (params, result)
     }
 
     fn client(&mut self, name: &str, full: &str) {

@@ -21,8 +21,10 @@
 //! and CANCEL is the *client's* word for giving up on a call (the client sends it when its own
 //! deadline fires).
 //!
-//! The four `serve_*` functions are what generated dispatch-table adapters call; each is one
-//! call kind's rule for how many messages flow which way (see the table in `server`).
+//! The four `serve_*` functions are what generated dispatch tables name, as
+//! `serve_unary::<Self, 0>` and so on; each is one call kind's rule for how many messages flow
+//! which way (see the table in `server`), and reaches the service's trait method through the
+//! traits in `server::method`.
 //!
 //! Interceptors (see [`crate::interceptor`]): the request message is shown to the chain once
 //! decoded, the response message once encoded, and the final status once written; a call the
@@ -39,6 +41,7 @@
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
@@ -51,6 +54,9 @@ use crate::compression::Encoding;
 use crate::interceptor::{self, CallHooks};
 use crate::server::ServerCall;
 use crate::server::head::CallHead;
+use crate::server::method::{
+    BidiMethod, ClientStreamingMethod, ServerStreamingMethod, UnaryMethod,
+};
 use crate::server::respond;
 use crate::server::router::CallFuture;
 use crate::server::sink::{ResponseSink, SharedOutbound};
@@ -249,14 +255,11 @@ fn finish_single<Out: Message + 'static>(
     interceptor::end(hooks, &Status::ok());
 }
 
-/// Serves a unary call: one request message in, one response message out.
-pub fn serve_unary<In, Out, F, Fut>(call: ServerCall, handler: F) -> CallFuture
-where
-    In: Message + Default + Send + 'static,
-    Out: Message + Send + 'static,
-    F: FnOnce(Request<In>) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Response<Out>, Status>> + Send + 'static,
-{
+/// Serves a unary call of method `N` of `S`: one request message in, one response message out.
+pub fn serve_unary<S: UnaryMethod<N>, const N: usize>(
+    this: Arc<S>,
+    call: ServerCall,
+) -> CallFuture {
     // Taken apart out here: a field moved out of `call` inside the async block would be stored
     // twice in the call's future, once in the captured `call` and once in the local.
     let ServerCall {
@@ -266,26 +269,24 @@ where
         mut respond,
     } = call;
     Box::pin(async move {
-        let (head, metadata, body) = (&head, &mut metadata, &mut body);
+        let (head, metadata, body, service) = (&head, &mut metadata, &mut body, &*this);
         let work = pin!(async move {
-            // Bound first, not passed as `handler(read_request(..).await?)`: a temporary of the
+            // Bound first, not passed as `call(read_request(..).await?)`: a temporary of the
             // `?` would live, and take room, for as long as the handler runs.
             let request = read_request(body, head, metadata).await?;
-            handler(request).await
+            service.call(request).await
         });
         let ending = guard(work, head.deadline, |cx| respond.poll_reset(cx).is_ready()).await;
         finish_single(&mut respond, head, ending);
     })
 }
 
-/// Serves a client-streaming call: a stream of request messages in, one response message out.
-pub fn serve_client_streaming<In, Out, F, Fut>(call: ServerCall, handler: F) -> CallFuture
-where
-    In: Message + Default + Send + 'static,
-    Out: Message + Send + 'static,
-    F: FnOnce(Request<Streaming<In>>) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Response<Out>, Status>> + Send + 'static,
-{
+/// Serves a client-streaming call of method `N` of `S`: a stream of request messages in, one
+/// response message out.
+pub fn serve_client_streaming<S: ClientStreamingMethod<N>, const N: usize>(
+    this: Arc<S>,
+    call: ServerCall,
+) -> CallFuture {
     let ServerCall {
         head,
         metadata,
@@ -297,7 +298,7 @@ where
         // `.await`, a local takes no room in the future, a captured value would.
         let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = head.request(metadata, messages);
-        let ending = guard(pin!(handler(request)), head.deadline, |cx| {
+        let ending = guard(pin!(this.call(request)), head.deadline, |cx| {
             respond.poll_reset(cx).is_ready()
         })
         .await;
@@ -325,14 +326,12 @@ fn finish_streaming(
     interceptor::end(head.hooks.as_deref(), &status);
 }
 
-/// Serves a server-streaming call: one request message in, a stream of response messages out.
-pub fn serve_server_streaming<In, Out, F, Fut>(call: ServerCall, handler: F) -> CallFuture
-where
-    In: Message + Default + Send + 'static,
-    Out: Message + Send + 'static,
-    F: FnOnce(Request<In>, ResponseSink<Out>) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), Status>> + Send + 'static,
-{
+/// Serves a server-streaming call of method `N` of `S`: one request message in, a stream of
+/// response messages out.
+pub fn serve_server_streaming<S: ServerStreamingMethod<N>, const N: usize>(
+    this: Arc<S>,
+    call: ServerCall,
+) -> CallFuture {
     let ServerCall {
         head,
         mut metadata,
@@ -343,24 +342,18 @@ where
     Box::pin(async move {
         // The sink is made in here for the reason `serve_bidi` gives.
         let sink = ResponseSink::new(outbound.clone(), &head);
-        let (head, metadata, body) = (&head, &mut metadata, &mut body);
+        let (head, metadata, body, service) = (&head, &mut metadata, &mut body, &*this);
         let work = pin!(async move {
             let request = read_request(body, head, metadata).await?;
-            handler(request, sink).await
+            service.call(request, sink).await
         });
         let ending = guard(work, head.deadline, |cx| outbound.poll_idle(cx)).await;
         finish_streaming(&outbound, head, ending);
     })
 }
 
-/// Serves a bidirectional call: both sides stream, independently.
-pub fn serve_bidi<In, Out, F, Fut>(call: ServerCall, handler: F) -> CallFuture
-where
-    In: Message + Default + Send + 'static,
-    Out: Message + Send + 'static,
-    F: FnOnce(Request<Streaming<In>>, ResponseSink<Out>) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), Status>> + Send + 'static,
-{
+/// Serves a bidirectional call of method `N` of `S`: both sides stream, independently.
+pub fn serve_bidi<S: BidiMethod<N>, const N: usize>(this: Arc<S>, call: ServerCall) -> CallFuture {
     let ServerCall {
         head,
         metadata,
@@ -374,7 +367,7 @@ where
         let sink = ResponseSink::new(outbound.clone(), &head);
         let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = head.request(metadata, messages);
-        let ending = guard(pin!(handler(request, sink)), head.deadline, |cx| {
+        let ending = guard(pin!(this.call(request, sink)), head.deadline, |cx| {
             outbound.poll_idle(cx)
         })
         .await;

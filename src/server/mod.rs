@@ -10,7 +10,7 @@
 //!                              │              grpc-timeout → CallHead, or an early reject;
 //!                              │              then the interceptors' on_start, if any)
 //!                              ▼
-//!                        server::router     (:path → Route row → the generated adapter)
+//!                        server::router     (:path → Route row → serve_*::<Service, N>)
 //!                              ▼
 //!                        server::drive      (decode → handler → encode; deadline, client
 //!                              │              cancel and panics watched while it runs)
@@ -39,6 +39,7 @@
 
 mod drive;
 mod head;
+mod method;
 mod respond;
 mod router;
 mod sink;
@@ -55,6 +56,7 @@ use tokio::net::TcpListener;
 
 pub use drive::{serve_bidi, serve_client_streaming, serve_server_streaming, serve_unary};
 pub(crate) use head::{CallHead, start_call};
+pub use method::{BidiMethod, ClientStreamingMethod, ServerStreamingMethod, UnaryMethod};
 pub(crate) use router::Router;
 pub use router::{CallFuture, Route, Service};
 pub use sink::ResponseSink;
@@ -65,7 +67,7 @@ use crate::metadata::Metadata;
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// One accepted call, handed to a dispatch-table row: the parsed request headers and the two
-/// halves of the HTTP/2 stream. Generated adapters pass it straight to `serve_*`.
+/// halves of the HTTP/2 stream. A dispatch-table row hands it to its `serve_*` driver.
 pub struct ServerCall {
     pub(crate) head: CallHead,
     /// The request's custom metadata, apart from `head` so that the call's future, which keeps

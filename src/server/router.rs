@@ -46,7 +46,7 @@ pub trait Service: Send + Sync + Sized + 'static {
     const ROUTES: &'static [Route<Self>];
 }
 
-/// One row of a dispatch table: a method path, its call kind, and the adapter that serves it.
+/// One row of a dispatch table: a method path, its call kind, and the driver that serves it.
 pub struct Route<S> {
     /// The `:path` this row answers, e.g. `/ecommerce.ProductInfo/addProduct`.
     pub path: &'static str,
@@ -54,7 +54,8 @@ pub struct Route<S> {
     pub method: &'static str,
     /// How many messages each side sends.
     pub kind: CallKind,
-    /// Decodes the request, calls the service's trait method, encodes the answer.
+    /// Decodes the request, calls the service's trait method, encodes the answer: in generated
+    /// code, `serve_unary::<Self, N>` and its siblings (see `server::method`).
     pub handler: fn(Arc<S>, ServerCall) -> CallFuture,
 }
 

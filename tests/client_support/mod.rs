@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bare_grpc::codegen::{
-    CallFuture, CallKind, Route, ServerCall, Service, serve_bidi, serve_client_streaming,
-    serve_server_streaming, serve_unary,
+    BidiMethod, CallKind, ClientStreamingMethod, Route, ServerStreamingMethod, Service,
+    UnaryMethod, serve_bidi, serve_client_streaming, serve_server_streaming, serve_unary,
 };
 use bare_grpc::{Request, Response, ResponseSink, Server, Status, Streaming};
 use tokio::net::TcpListener;
@@ -57,117 +57,139 @@ impl Service for Echo {
             path: BIDI,
             method: "Bidi",
             kind: CallKind::Bidi,
-            handler: Echo::bidi,
+            handler: serve_bidi::<Self, 5>,
         },
         Route {
             path: CLIENT_STREAM,
             method: "ClientStream",
             kind: CallKind::ClientStreaming,
-            handler: Echo::client_stream,
+            handler: serve_client_streaming::<Self, 4>,
         },
         Route {
             path: FAIL,
             method: "Fail",
             kind: CallKind::Unary,
-            handler: Echo::fail,
+            handler: serve_unary::<Self, 1>,
         },
         Route {
             path: HANG,
             method: "Hang",
             kind: CallKind::Unary,
-            handler: Echo::hang,
+            handler: serve_unary::<Self, 2>,
         },
         Route {
             path: SERVER_STREAM,
             method: "ServerStream",
             kind: CallKind::ServerStreaming,
-            handler: Echo::server_stream,
+            handler: serve_server_streaming::<Self, 3>,
         },
         Route {
             path: UNARY,
             method: "Unary",
             kind: CallKind::Unary,
-            handler: Echo::unary,
+            handler: serve_unary::<Self, 0>,
         },
     ];
 }
 
-impl Echo {
-    fn unary(_service: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_unary(call, |request: Request<String>| async move {
-            let echo = request.metadata().get("x-echo").map(str::to_owned);
-            let trail = request.metadata().get("x-trail").map(str::to_owned);
-            let mut response = Response::new(request.into_inner());
-            if let Some(value) = echo {
-                response.metadata_mut().insert("x-echo", &value)?;
-            }
-            if let Some(value) = trail {
-                response.trailers_mut().insert("x-trail", &value)?;
-            }
-            Ok(response)
-        })
-    }
+/// `Unary`: the echo.
+impl UnaryMethod<0> for Echo {
+    type In = String;
+    type Out = String;
 
-    fn fail(_service: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_unary(call, |request: Request<String>| async move {
-            let code: i32 = request.get_ref().parse().unwrap_or(2);
-            Err::<Response<String>, _>(Status::new(
-                bare_grpc::Code::from_i32(code),
-                "failing as asked",
-            ))
-        })
+    async fn call(&self, request: Request<String>) -> Result<Response<String>, Status> {
+        let echo = request.metadata().get("x-echo").map(str::to_owned);
+        let trail = request.metadata().get("x-trail").map(str::to_owned);
+        let mut response = Response::new(request.into_inner());
+        if let Some(value) = echo {
+            response.metadata_mut().insert("x-echo", &value)?;
+        }
+        if let Some(value) = trail {
+            response.trailers_mut().insert("x-trail", &value)?;
+        }
+        Ok(response)
     }
+}
 
-    fn hang(service: Arc<Self>, call: ServerCall) -> CallFuture {
-        let signal = DropSignal(service.dropped.clone());
-        let started = service.started.clone();
-        serve_unary(call, move |_request: Request<String>| async move {
-            let _signal = signal;
-            let _ = started.send(());
-            std::future::pending::<()>().await;
-            Ok(Response::new(String::new()))
-        })
+/// `Fail`: the code asked for.
+impl UnaryMethod<1> for Echo {
+    type In = String;
+    type Out = String;
+
+    async fn call(&self, request: Request<String>) -> Result<Response<String>, Status> {
+        let code: i32 = request.get_ref().parse().unwrap_or(2);
+        Err(Status::new(
+            bare_grpc::Code::from_i32(code),
+            "failing as asked",
+        ))
     }
+}
 
-    fn server_stream(_service: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_server_streaming(
-            call,
-            |request: Request<String>, mut sink: ResponseSink<String>| async move {
-                let text = request.into_inner();
-                let (count, word) = text.split_once(':').unwrap_or(("1", text.as_str()));
-                let count: usize = count
-                    .parse()
-                    .map_err(|_| Status::invalid_argument("count"))?;
-                for i in 0..count {
-                    sink.send(format!("{word}-{i}")).await?;
-                }
-                Ok(())
-            },
-        )
+/// `Hang`: never answers; says when it starts and when it is dropped.
+impl UnaryMethod<2> for Echo {
+    type In = String;
+    type Out = String;
+
+    async fn call(&self, _request: Request<String>) -> Result<Response<String>, Status> {
+        let _signal = DropSignal(self.dropped.clone());
+        let _ = self.started.send(());
+        std::future::pending::<()>().await;
+        Ok(Response::new(String::new()))
     }
+}
 
-    fn client_stream(_service: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_client_streaming(call, |request: Request<Streaming<String>>| async move {
-            let mut stream = request.into_inner();
-            let mut all = String::new();
-            while let Some(part) = stream.message().await? {
-                all.push_str(&part);
-            }
-            Ok(Response::new(all))
-        })
+/// `ServerStream`: "N:text" in, N messages out.
+impl ServerStreamingMethod<3> for Echo {
+    type In = String;
+    type Out = String;
+
+    async fn call(
+        &self,
+        request: Request<String>,
+        mut sink: ResponseSink<String>,
+    ) -> Result<(), Status> {
+        let text = request.into_inner();
+        let (count, word) = text.split_once(':').unwrap_or(("1", text.as_str()));
+        let count: usize = count
+            .parse()
+            .map_err(|_| Status::invalid_argument("count"))?;
+        for i in 0..count {
+            sink.send(format!("{word}-{i}")).await?;
+        }
+        Ok(())
     }
+}
 
-    fn bidi(_service: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_bidi(
-            call,
-            |request: Request<Streaming<String>>, mut sink: ResponseSink<String>| async move {
-                let mut stream = request.into_inner();
-                while let Some(message) = stream.message().await? {
-                    sink.send(message).await?;
-                }
-                Ok(())
-            },
-        )
+/// `ClientStream`: everything it read, concatenated.
+impl ClientStreamingMethod<4> for Echo {
+    type In = String;
+    type Out = String;
+
+    async fn call(&self, request: Request<Streaming<String>>) -> Result<Response<String>, Status> {
+        let mut stream = request.into_inner();
+        let mut all = String::new();
+        while let Some(part) = stream.message().await? {
+            all.push_str(&part);
+        }
+        Ok(Response::new(all))
+    }
+}
+
+/// `Bidi`: each message back as it arrives.
+impl BidiMethod<5> for Echo {
+    type In = String;
+    type Out = String;
+
+    async fn call(
+        &self,
+        request: Request<Streaming<String>>,
+        mut sink: ResponseSink<String>,
+    ) -> Result<(), Status> {
+        let mut stream = request.into_inner();
+        while let Some(message) = stream.message().await? {
+            sink.send(message).await?;
+        }
+        Ok(())
     }
 }
 

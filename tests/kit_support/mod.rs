@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bare_grpc::codegen::{
-    CallFuture, CallKind, Route, ServerCall, Service, serve_bidi, serve_client_streaming,
-    serve_server_streaming, serve_unary,
+    BidiMethod, CallKind, ClientStreamingMethod, Route, ServerStreamingMethod, Service,
+    UnaryMethod, serve_bidi, serve_client_streaming, serve_server_streaming, serve_unary,
 };
 use bare_grpc::server::Builder;
 use bare_grpc::{Code, Request, Response, ResponseSink, Status, Streaming};
@@ -100,55 +100,55 @@ impl Service for Kit {
             path: CHAT,
             method: "Chat",
             kind: CallKind::Bidi,
-            handler: Kit::chat,
+            handler: serve_bidi::<Self, 8>,
         },
         Route {
             path: CONCAT,
             method: "Concat",
             kind: CallKind::ClientStreaming,
-            handler: Kit::concat,
+            handler: serve_client_streaming::<Self, 6>,
         },
         Route {
             path: COUNT,
             method: "Count",
             kind: CallKind::ServerStreaming,
-            handler: Kit::count,
+            handler: serve_server_streaming::<Self, 3>,
         },
         Route {
             path: ECHO,
             method: "Echo",
             kind: CallKind::Unary,
-            handler: Kit::echo,
+            handler: serve_unary::<Self, 0>,
         },
         Route {
             path: FAIL,
             method: "Fail",
             kind: CallKind::Unary,
-            handler: Kit::fail,
+            handler: serve_unary::<Self, 1>,
         },
         Route {
             path: FLAKY,
             method: "Flaky",
             kind: CallKind::Unary,
-            handler: Kit::flaky,
+            handler: serve_unary::<Self, 2>,
         },
         Route {
             path: FLAKY_CONCAT,
             method: "FlakyConcat",
             kind: CallKind::ClientStreaming,
-            handler: Kit::flaky_concat,
+            handler: serve_client_streaming::<Self, 7>,
         },
         Route {
             path: FLAKY_COUNT,
             method: "FlakyCount",
             kind: CallKind::ServerStreaming,
-            handler: Kit::flaky_count,
+            handler: serve_server_streaming::<Self, 4>,
         },
         Route {
             path: HEADERS_THEN_FAIL,
             method: "HeadersThenFail",
             kind: CallKind::ServerStreaming,
-            handler: Kit::headers_then_fail,
+            handler: serve_server_streaming::<Self, 5>,
         },
     ];
 }
@@ -165,105 +165,140 @@ async fn count_into(text: &str, sink: &mut ResponseSink<String>) -> Result<(), S
     Ok(())
 }
 
-impl Kit {
-    fn echo(_kit: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_unary(call, |request: Request<String>| async move {
-            let tags = request.metadata().get_all("x-tag").join(",");
-            Ok(Response::new(format!("{};{tags}", request.get_ref())))
-        })
-    }
+/// `Echo`: the message and its `x-tag` values.
+impl UnaryMethod<0> for Kit {
+    type In = String;
+    type Out = String;
 
-    fn fail(_kit: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_unary(call, |request: Request<String>| async move {
-            let code: i32 = request.get_ref().parse().unwrap_or(2);
-            Err::<Response<String>, _>(Status::new(Code::from_i32(code), "failing as asked"))
-        })
+    async fn call(&self, request: Request<String>) -> Result<Response<String>, Status> {
+        let tags = request.metadata().get_all("x-tag").join(",");
+        Ok(Response::new(format!("{};{tags}", request.get_ref())))
     }
+}
 
-    fn flaky(kit: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_unary(call, move |request: Request<String>| async move {
-            kit.state.flaky(request.timeout())?;
-            Ok(Response::new(request.into_inner()))
-        })
+/// `Fail`: the code asked for.
+impl UnaryMethod<1> for Kit {
+    type In = String;
+    type Out = String;
+
+    async fn call(&self, request: Request<String>) -> Result<Response<String>, Status> {
+        let code: i32 = request.get_ref().parse().unwrap_or(2);
+        Err(Status::new(Code::from_i32(code), "failing as asked"))
     }
+}
 
-    fn count(_kit: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_server_streaming(
-            call,
-            |request: Request<String>, mut sink: ResponseSink<String>| async move {
-                count_into(request.get_ref(), &mut sink).await
-            },
-        )
+/// `Flaky`: fails while the state says so, then echoes.
+impl UnaryMethod<2> for Kit {
+    type In = String;
+    type Out = String;
+
+    async fn call(&self, request: Request<String>) -> Result<Response<String>, Status> {
+        self.state.flaky(request.timeout())?;
+        Ok(Response::new(request.into_inner()))
     }
+}
 
-    fn flaky_count(kit: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_server_streaming(
-            call,
-            move |request: Request<String>, mut sink: ResponseSink<String>| async move {
-                kit.state.flaky(request.timeout())?;
-                count_into(request.get_ref(), &mut sink).await
-            },
-        )
+/// `Count`: "N:word" in, N messages out.
+impl ServerStreamingMethod<3> for Kit {
+    type In = String;
+    type Out = String;
+
+    async fn call(
+        &self,
+        request: Request<String>,
+        mut sink: ResponseSink<String>,
+    ) -> Result<(), Status> {
+        count_into(request.get_ref(), &mut sink).await
     }
+}
 
-    fn headers_then_fail(kit: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_server_streaming(
-            call,
-            move |request: Request<String>, mut sink: ResponseSink<String>| async move {
-                kit.state
-                    .arrivals
-                    .lock()
-                    .unwrap()
-                    .push((Instant::now(), request.timeout()));
-                sink.send_headers().await?;
-                Err(Status::unavailable("failing after the response headers"))
-            },
-        )
+/// `FlakyCount`: `Count` after the state's failures.
+impl ServerStreamingMethod<4> for Kit {
+    type In = String;
+    type Out = String;
+
+    async fn call(
+        &self,
+        request: Request<String>,
+        mut sink: ResponseSink<String>,
+    ) -> Result<(), Status> {
+        self.state.flaky(request.timeout())?;
+        count_into(request.get_ref(), &mut sink).await
     }
+}
 
-    fn concat(_kit: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_client_streaming(call, |request: Request<Streaming<String>>| async move {
-            let mut stream = request.into_inner();
-            let mut all = String::new();
-            while let Some(part) = stream.message().await? {
-                all.push_str(&part);
-            }
-            Ok(Response::new(all))
-        })
+/// `HeadersThenFail`: response headers, then UNAVAILABLE.
+impl ServerStreamingMethod<5> for Kit {
+    type In = String;
+    type Out = String;
+
+    async fn call(
+        &self,
+        request: Request<String>,
+        mut sink: ResponseSink<String>,
+    ) -> Result<(), Status> {
+        self.state
+            .arrivals
+            .lock()
+            .unwrap()
+            .push((Instant::now(), request.timeout()));
+        sink.send_headers().await?;
+        Err(Status::unavailable("failing after the response headers"))
     }
+}
 
-    fn flaky_concat(kit: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_client_streaming(
-            call,
-            move |request: Request<Streaming<String>>| async move {
-                let timeout = request.timeout();
-                let mut stream = request.into_inner();
-                let mut parts = Vec::new();
-                while let Some(part) = stream.message().await? {
-                    parts.push(part);
-                }
-                kit.state
-                    .concat_attempts
-                    .lock()
-                    .unwrap()
-                    .push(parts.clone());
-                kit.state.flaky(timeout)?;
-                Ok(Response::new(parts.concat()))
-            },
-        )
+/// `Concat`: everything it read, concatenated.
+impl ClientStreamingMethod<6> for Kit {
+    type In = String;
+    type Out = String;
+
+    async fn call(&self, request: Request<Streaming<String>>) -> Result<Response<String>, Status> {
+        let mut stream = request.into_inner();
+        let mut all = String::new();
+        while let Some(part) = stream.message().await? {
+            all.push_str(&part);
+        }
+        Ok(Response::new(all))
     }
+}
 
-    fn chat(_kit: Arc<Self>, call: ServerCall) -> CallFuture {
-        serve_bidi(
-            call,
-            |request: Request<Streaming<String>>, mut sink: ResponseSink<String>| async move {
-                let mut stream = request.into_inner();
-                while let Some(message) = stream.message().await? {
-                    sink.send(message).await?;
-                }
-                Ok(())
-            },
-        )
+/// `FlakyConcat`: `Concat` after the state's failures; records each attempt's parts.
+impl ClientStreamingMethod<7> for Kit {
+    type In = String;
+    type Out = String;
+
+    async fn call(&self, request: Request<Streaming<String>>) -> Result<Response<String>, Status> {
+        let timeout = request.timeout();
+        let mut stream = request.into_inner();
+        let mut parts = Vec::new();
+        while let Some(part) = stream.message().await? {
+            parts.push(part);
+        }
+        self.state
+            .concat_attempts
+            .lock()
+            .unwrap()
+            .push(parts.clone());
+        self.state.flaky(timeout)?;
+        Ok(Response::new(parts.concat()))
+    }
+}
+
+/// `Chat`: each message back as it arrives.
+impl BidiMethod<8> for Kit {
+    type In = String;
+    type Out = String;
+
+    async fn call(
+        &self,
+        request: Request<Streaming<String>>,
+        mut sink: ResponseSink<String>,
+    ) -> Result<(), Status> {
+        let mut stream = request.into_inner();
+        while let Some(message) = stream.message().await? {
+            sink.send(message).await?;
+        }
+        Ok(())
     }
 }
 

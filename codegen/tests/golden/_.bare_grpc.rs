@@ -3,7 +3,7 @@
 pub mod route_guide_grpc {
     use ::bare_grpc::codegen::*;
 
-    const _: () = ::bare_grpc::codegen::ABI_V1;
+    const _: () = ::bare_grpc::codegen::ABI_V2;
 
     /// The `:path` of `GetPerson`.
     pub const GET_PERSON: &str = "/RouteGuide/GetPerson";
@@ -62,40 +62,61 @@ pub mod route_guide_grpc {
                 path: GET_PEOPLE,
                 method: "GetPeople",
                 kind: CallKind::Bidi,
-                handler: Self::get_people,
+                handler: serve_bidi::<Self, 1>,
             },
             Route {
                 path: GET_PERSON,
                 method: "GetPerson",
                 kind: CallKind::Unary,
-                handler: Self::get_person,
+                handler: serve_unary::<Self, 0>,
             },
             Route {
                 path: LIST_ADDRESSES,
                 method: "listAddresses",
                 kind: CallKind::ServerStreaming,
-                handler: Self::list_addresses,
+                handler: serve_server_streaming::<Self, 2>,
             },
         ];
     }
 
-    impl<T: RouteGuide> RouteGuideServer<T> {
-        fn get_person(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_unary(call, move |request| async move {
-                this.inner.get_person(request).await
-            })
-        }
+    /// `GetPerson` (method 0), as `serve_unary` calls it.
+    impl<T: RouteGuide> UnaryMethod<0> for RouteGuideServer<T> {
+        type In = super::Name;
+        type Out = super::Person;
 
-        fn get_people(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_bidi(call, move |request, sink| async move {
-                this.inner.get_people(request, sink).await
-            })
+        fn call(
+            &self,
+            request: Request<Self::In>,
+        ) -> impl Future<Output = Result<Response<Self::Out>, Status>> + Send {
+            self.inner.get_person(request)
         }
+    }
 
-        fn list_addresses(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_server_streaming(call, move |request, sink| async move {
-                this.inner.list_addresses(request, sink).await
-            })
+    /// `GetPeople` (method 1), as `serve_bidi` calls it.
+    impl<T: RouteGuide> BidiMethod<1> for RouteGuideServer<T> {
+        type In = super::Name;
+        type Out = super::Person;
+
+        fn call(
+            &self,
+            request: Request<Streaming<Self::In>>,
+            sink: ResponseSink<Self::Out>,
+        ) -> impl Future<Output = Result<(), Status>> + Send {
+            self.inner.get_people(request, sink)
+        }
+    }
+
+    /// `listAddresses` (method 2), as `serve_server_streaming` calls it.
+    impl<T: RouteGuide> ServerStreamingMethod<2> for RouteGuideServer<T> {
+        type In = super::Name;
+        type Out = super::person::Address;
+
+        fn call(
+            &self,
+            request: Request<Self::In>,
+            sink: ResponseSink<Self::Out>,
+        ) -> impl Future<Output = Result<(), Status>> + Send {
+            self.inner.list_addresses(request, sink)
         }
     }
 

@@ -3,7 +3,7 @@
 pub mod product_info_grpc {
     use ::bare_grpc::codegen::*;
 
-    const _: () = ::bare_grpc::codegen::ABI_V1;
+    const _: () = ::bare_grpc::codegen::ABI_V2;
 
     /// The `:path` of `addProduct`.
     pub const ADD_PRODUCT: &str = "/ecommerce.ProductInfo/addProduct";
@@ -51,28 +51,40 @@ pub mod product_info_grpc {
                 path: ADD_PRODUCT,
                 method: "addProduct",
                 kind: CallKind::Unary,
-                handler: Self::add_product,
+                handler: serve_unary::<Self, 0>,
             },
             Route {
                 path: GET_PRODUCT,
                 method: "getProduct",
                 kind: CallKind::Unary,
-                handler: Self::get_product,
+                handler: serve_unary::<Self, 1>,
             },
         ];
     }
 
-    impl<T: ProductInfo> ProductInfoServer<T> {
-        fn add_product(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_unary(call, move |request| async move {
-                this.inner.add_product(request).await
-            })
-        }
+    /// `addProduct` (method 0), as `serve_unary` calls it.
+    impl<T: ProductInfo> UnaryMethod<0> for ProductInfoServer<T> {
+        type In = super::Product;
+        type Out = super::ProductId;
 
-        fn get_product(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_unary(call, move |request| async move {
-                this.inner.get_product(request).await
-            })
+        fn call(
+            &self,
+            request: Request<Self::In>,
+        ) -> impl Future<Output = Result<Response<Self::Out>, Status>> + Send {
+            self.inner.add_product(request)
+        }
+    }
+
+    /// `getProduct` (method 1), as `serve_unary` calls it.
+    impl<T: ProductInfo> UnaryMethod<1> for ProductInfoServer<T> {
+        type In = super::ProductId;
+        type Out = super::Product;
+
+        fn call(
+            &self,
+            request: Request<Self::In>,
+        ) -> impl Future<Output = Result<Response<Self::Out>, Status>> + Send {
+            self.inner.get_product(request)
         }
     }
 
@@ -113,7 +125,7 @@ pub mod product_info_grpc {
 pub mod order_management_grpc {
     use ::bare_grpc::codegen::*;
 
-    const _: () = ::bare_grpc::codegen::ABI_V1;
+    const _: () = ::bare_grpc::codegen::ABI_V2;
 
     /// The `:path` of `addOrder`.
     pub const ADD_ORDER: &str = "/ecommerce.OrderManagement/addOrder";
@@ -190,64 +202,99 @@ pub mod order_management_grpc {
                 path: ADD_ORDER,
                 method: "addOrder",
                 kind: CallKind::Unary,
-                handler: Self::add_order,
+                handler: serve_unary::<Self, 0>,
             },
             Route {
                 path: GET_ORDER,
                 method: "getOrder",
                 kind: CallKind::Unary,
-                handler: Self::get_order,
+                handler: serve_unary::<Self, 1>,
             },
             Route {
                 path: PROCESS_ORDERS,
                 method: "processOrders",
                 kind: CallKind::Bidi,
-                handler: Self::process_orders,
+                handler: serve_bidi::<Self, 4>,
             },
             Route {
                 path: SEARCH_ORDERS,
                 method: "searchOrders",
                 kind: CallKind::ServerStreaming,
-                handler: Self::search_orders,
+                handler: serve_server_streaming::<Self, 2>,
             },
             Route {
                 path: UPDATE_ORDERS,
                 method: "updateOrders",
                 kind: CallKind::ClientStreaming,
-                handler: Self::update_orders,
+                handler: serve_client_streaming::<Self, 3>,
             },
         ];
     }
 
-    impl<T: OrderManagement> OrderManagementServer<T> {
-        fn add_order(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_unary(call, move |request| async move {
-                this.inner.add_order(request).await
-            })
-        }
+    /// `addOrder` (method 0), as `serve_unary` calls it.
+    impl<T: OrderManagement> UnaryMethod<0> for OrderManagementServer<T> {
+        type In = super::Order;
+        type Out = ::prost::alloc::string::String;
 
-        fn get_order(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_unary(call, move |request| async move {
-                this.inner.get_order(request).await
-            })
+        fn call(
+            &self,
+            request: Request<Self::In>,
+        ) -> impl Future<Output = Result<Response<Self::Out>, Status>> + Send {
+            self.inner.add_order(request)
         }
+    }
 
-        fn search_orders(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_server_streaming(call, move |request, sink| async move {
-                this.inner.search_orders(request, sink).await
-            })
+    /// `getOrder` (method 1), as `serve_unary` calls it.
+    impl<T: OrderManagement> UnaryMethod<1> for OrderManagementServer<T> {
+        type In = ::prost::alloc::string::String;
+        type Out = super::Order;
+
+        fn call(
+            &self,
+            request: Request<Self::In>,
+        ) -> impl Future<Output = Result<Response<Self::Out>, Status>> + Send {
+            self.inner.get_order(request)
         }
+    }
 
-        fn update_orders(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_client_streaming(call, move |request| async move {
-                this.inner.update_orders(request).await
-            })
+    /// `searchOrders` (method 2), as `serve_server_streaming` calls it.
+    impl<T: OrderManagement> ServerStreamingMethod<2> for OrderManagementServer<T> {
+        type In = ::prost::alloc::string::String;
+        type Out = super::Order;
+
+        fn call(
+            &self,
+            request: Request<Self::In>,
+            sink: ResponseSink<Self::Out>,
+        ) -> impl Future<Output = Result<(), Status>> + Send {
+            self.inner.search_orders(request, sink)
         }
+    }
 
-        fn process_orders(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_bidi(call, move |request, sink| async move {
-                this.inner.process_orders(request, sink).await
-            })
+    /// `updateOrders` (method 3), as `serve_client_streaming` calls it.
+    impl<T: OrderManagement> ClientStreamingMethod<3> for OrderManagementServer<T> {
+        type In = super::Order;
+        type Out = ::prost::alloc::string::String;
+
+        fn call(
+            &self,
+            request: Request<Streaming<Self::In>>,
+        ) -> impl Future<Output = Result<Response<Self::Out>, Status>> + Send {
+            self.inner.update_orders(request)
+        }
+    }
+
+    /// `processOrders` (method 4), as `serve_bidi` calls it.
+    impl<T: OrderManagement> BidiMethod<4> for OrderManagementServer<T> {
+        type In = ::prost::alloc::string::String;
+        type Out = super::CombinedShipment;
+
+        fn call(
+            &self,
+            request: Request<Streaming<Self::In>>,
+            sink: ResponseSink<Self::Out>,
+        ) -> impl Future<Output = Result<(), Status>> + Send {
+            self.inner.process_orders(request, sink)
         }
     }
 

@@ -3,7 +3,7 @@
 pub mod response_grpc {
     use ::bare_grpc::codegen::*;
 
-    const _: () = ::bare_grpc::codegen::ABI_V1;
+    const _: () = ::bare_grpc::codegen::ABI_V2;
 
     /// The `:path` of `New`.
     pub const NEW: &str = "/edge.cases.Response/New";
@@ -90,64 +90,102 @@ pub mod response_grpc {
                 path: INNER,
                 method: "Inner",
                 kind: CallKind::Bidi,
-                handler: Self::inner_,
+                handler: serve_bidi::<Self, 4>,
             },
             Route {
                 path: NEW,
                 method: "New",
                 kind: CallKind::Unary,
-                handler: Self::new_,
+                handler: serve_unary::<Self, 0>,
             },
             Route {
                 path: TYPE,
                 method: "Type",
                 kind: CallKind::Unary,
-                handler: Self::r#type,
+                handler: serve_unary::<Self, 1>,
             },
             Route {
                 path: GET_HTTP_STATUS,
                 method: "getHTTPStatus",
                 kind: CallKind::ClientStreaming,
-                handler: Self::get_http_status,
+                handler: serve_client_streaming::<Self, 3>,
             },
             Route {
                 path: SERVE_UNARY,
                 method: "serveUnary",
                 kind: CallKind::Unary,
-                handler: Self::serve_unary,
+                handler: serve_unary::<Self, 2>,
             },
         ];
     }
 
-    impl<T: Response> ResponseServer<T> {
-        fn new_(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_unary(call, move |request| async move {
-                this.inner.new_(request).await
-            })
-        }
+    /// `New` (method 0), as `serve_unary` calls it.
+    impl<T: Response> UnaryMethod<0> for ResponseServer<T> {
+        type In = super::Status;
+        type Out = super::Status;
 
-        fn r#type(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_unary(call, move |request| async move {
-                this.inner.r#type(request).await
-            })
+        fn call(
+            &self,
+            request: Request<Self::In>,
+        ) -> impl Future<Output = Result<::bare_grpc::codegen::Response<Self::Out>, Status>> + Send
+        {
+            self.inner.new_(request)
         }
+    }
 
-        fn serve_unary(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_unary(call, move |request| async move {
-                this.inner.serve_unary(request).await
-            })
+    /// `Type` (method 1), as `serve_unary` calls it.
+    impl<T: Response> UnaryMethod<1> for ResponseServer<T> {
+        type In = super::outer::Inner;
+        type Out = ();
+
+        fn call(
+            &self,
+            request: Request<Self::In>,
+        ) -> impl Future<Output = Result<::bare_grpc::codegen::Response<Self::Out>, Status>> + Send
+        {
+            self.inner.r#type(request)
         }
+    }
 
-        fn get_http_status(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_client_streaming(call, move |request| async move {
-                this.inner.get_http_status(request).await
-            })
+    /// `serveUnary` (method 2), as `serve_unary` calls it.
+    impl<T: Response> UnaryMethod<2> for ResponseServer<T> {
+        type In = ();
+        type Out = ::prost_types::Timestamp;
+
+        fn call(
+            &self,
+            request: Request<Self::In>,
+        ) -> impl Future<Output = Result<::bare_grpc::codegen::Response<Self::Out>, Status>> + Send
+        {
+            self.inner.serve_unary(request)
         }
+    }
 
-        fn inner_(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_bidi(call, move |request, sink| async move {
-                this.inner.inner_(request, sink).await
-            })
+    /// `getHTTPStatus` (method 3), as `serve_client_streaming` calls it.
+    impl<T: Response> ClientStreamingMethod<3> for ResponseServer<T> {
+        type In = super::super::other::Thing;
+        type Out = super::outer::Inner;
+
+        fn call(
+            &self,
+            request: Request<Streaming<Self::In>>,
+        ) -> impl Future<Output = Result<::bare_grpc::codegen::Response<Self::Out>, Status>> + Send
+        {
+            self.inner.get_http_status(request)
+        }
+    }
+
+    /// `Inner` (method 4), as `serve_bidi` calls it.
+    impl<T: Response> BidiMethod<4> for ResponseServer<T> {
+        type In = super::outer::Inner;
+        type Out = super::super::other::Thing;
+
+        fn call(
+            &self,
+            request: Request<Streaming<Self::In>>,
+            sink: ResponseSink<Self::Out>,
+        ) -> impl Future<Output = Result<(), Status>> + Send {
+            self.inner.inner_(request, sink)
         }
     }
 
@@ -225,7 +263,7 @@ pub mod response_grpc {
 pub mod result_grpc {
     use ::bare_grpc::codegen::*;
 
-    const _: () = ::bare_grpc::codegen::ABI_V1;
+    const _: () = ::bare_grpc::codegen::ABI_V2;
 
     /// The `:path` of `Send`.
     pub const SEND: &str = "/edge.cases.Result/Send";
@@ -264,15 +302,21 @@ pub mod result_grpc {
             path: SEND,
             method: "Send",
             kind: CallKind::ServerStreaming,
-            handler: Self::send,
+            handler: serve_server_streaming::<Self, 0>,
         }];
     }
 
-    impl<T: Result> ResultServer<T> {
-        fn send(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_server_streaming(call, move |request, sink| async move {
-                this.inner.send(request, sink).await
-            })
+    /// `Send` (method 0), as `serve_server_streaming` calls it.
+    impl<T: Result> ServerStreamingMethod<0> for ResultServer<T> {
+        type In = super::Status;
+        type Out = super::Status;
+
+        fn call(
+            &self,
+            request: Request<Self::In>,
+            sink: ResponseSink<Self::Out>,
+        ) -> impl Future<Output = ::core::result::Result<(), Status>> + Send {
+            self.inner.send(request, sink)
         }
     }
 
@@ -304,7 +348,7 @@ pub mod result_grpc {
 pub mod t_grpc {
     use ::bare_grpc::codegen::*;
 
-    const _: () = ::bare_grpc::codegen::ABI_V1;
+    const _: () = ::bare_grpc::codegen::ABI_V2;
 
     /// The `:path` of `Async`.
     pub const ASYNC: &str = "/edge.cases.T/Async";
@@ -342,15 +386,20 @@ pub mod t_grpc {
             path: ASYNC,
             method: "Async",
             kind: CallKind::Unary,
-            handler: Self::r#async,
+            handler: serve_unary::<Self, 0>,
         }];
     }
 
-    impl<U: T> TServer<U> {
-        fn r#async(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_unary(call, move |request| async move {
-                this.inner.r#async(request).await
-            })
+    /// `Async` (method 0), as `serve_unary` calls it.
+    impl<U: T> UnaryMethod<0> for TServer<U> {
+        type In = super::Status;
+        type Out = super::Status;
+
+        fn call(
+            &self,
+            request: Request<Self::In>,
+        ) -> impl Future<Output = Result<Response<Self::Out>, Status>> + Send {
+            self.inner.r#async(request)
         }
     }
 
@@ -382,7 +431,7 @@ pub mod t_grpc {
 pub mod idle_grpc {
     use ::bare_grpc::codegen::*;
 
-    const _: () = ::bare_grpc::codegen::ABI_V1;
+    const _: () = ::bare_grpc::codegen::ABI_V2;
 
     /// No methods at all: an empty dispatch table.
     pub trait Idle: Send + Sync + 'static {}

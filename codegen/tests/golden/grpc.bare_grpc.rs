@@ -3,7 +3,7 @@
 pub mod chat_server_grpc {
     use ::bare_grpc::codegen::*;
 
-    const _: () = ::bare_grpc::codegen::ABI_V1;
+    const _: () = ::bare_grpc::codegen::ABI_V2;
 
     /// The `:path` of `ChatStream`.
     pub const CHAT_STREAM: &str = "/grpc.ChatServer/ChatStream";
@@ -52,28 +52,41 @@ pub mod chat_server_grpc {
                 path: CHAT_STREAM,
                 method: "ChatStream",
                 kind: CallKind::ServerStreaming,
-                handler: Self::chat_stream,
+                handler: serve_server_streaming::<Self, 0>,
             },
             Route {
                 path: SEND_NOTE,
                 method: "SendNote",
                 kind: CallKind::Unary,
-                handler: Self::send_note,
+                handler: serve_unary::<Self, 1>,
             },
         ];
     }
 
-    impl<T: ChatServer> ChatServerServer<T> {
-        fn chat_stream(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_server_streaming(call, move |request, sink| async move {
-                this.inner.chat_stream(request, sink).await
-            })
-        }
+    /// `ChatStream` (method 0), as `serve_server_streaming` calls it.
+    impl<T: ChatServer> ServerStreamingMethod<0> for ChatServerServer<T> {
+        type In = super::Empty;
+        type Out = super::Note;
 
-        fn send_note(this: Arc<Self>, call: ServerCall) -> CallFuture {
-            serve_unary(call, move |request| async move {
-                this.inner.send_note(request).await
-            })
+        fn call(
+            &self,
+            request: Request<Self::In>,
+            sink: ResponseSink<Self::Out>,
+        ) -> impl Future<Output = Result<(), Status>> + Send {
+            self.inner.chat_stream(request, sink)
+        }
+    }
+
+    /// `SendNote` (method 1), as `serve_unary` calls it.
+    impl<T: ChatServer> UnaryMethod<1> for ChatServerServer<T> {
+        type In = super::Note;
+        type Out = super::Empty;
+
+        fn call(
+            &self,
+            request: Request<Self::In>,
+        ) -> impl Future<Output = Result<Response<Self::Out>, Status>> + Send {
+            self.inner.send_note(request)
         }
     }
 
