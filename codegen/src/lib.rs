@@ -3,7 +3,7 @@
 //!
 //! Rule: the generated code targets `::bare_grpc::codegen` (the runtime's
 //! re-export surface for generated code, checked at compile time through
-//! `ABI_V1`) and names each call by its `:path`, `"/" Service-Name "/"
+//! `ABI_V2`) and names each call by its `:path`, `"/" Service-Name "/"
 //! method-name` with the proto names as written (PROTOCOL-HTTP2 § Requests).
 //!
 //! ```text

@@ -62,7 +62,7 @@ pub fn to_shouty(name: &str) -> String {
 
 /// Names the generated client and server types already use for their own items.
 /// A method whose snake name is one of these gets a trailing `_` everywhere
-/// (trait, adapter, client) so `ProductInfoServer::new` and a `New` RPC coexist.
+/// (trait, method-trait impl, client) so `ProductInfoServer::new` and a `New` RPC coexist.
 const RESERVED_METHOD_NAMES: &[&str] = &["new", "inner"];
 
 /// The Rust name of an RPC method: snake case, keyword-escaped, and moved out of

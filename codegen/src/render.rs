@@ -3,7 +3,7 @@
 //! Rule: what we emit is the contract in `src/codegen.rs` of the runtime: a
 //! server trait, a server type whose `Service` impl is the dispatch table
 //! (`ROUTES`, sorted by `:path`, PROTOCOL-HTTP2 § Requests for the path
-//! grammar), one adapter per method, and a client. Per service:
+//! grammar), one method-trait impl per method, and a client. Per service:
 //!
 //! ```text
 //!   // @generated ...
@@ -13,8 +13,8 @@
 //!       pub const ADD_PRODUCT: &str = "/ecommerce.ProductInfo/addProduct";
 //!       pub trait ProductInfo                    what the user implements
 //!       pub struct ProductInfoServer<T>          what the server is given
-//!       impl Service for ProductInfoServer<T>    NAME + ROUTES (the table)
-//!       impl ProductInfoServer<T> { adapters }   decode -> trait -> encode
+//!       impl Service for ProductInfoServer<T>    NAME + ROUTES: rows name serve_unary::<Self, N>
+//!       impl UnaryMethod<N> for ProductInfoServer<T>   call = the trait method N
 //!       pub struct ProductInfoClient             one async fn per RPC
 //!   }
 //! ```
