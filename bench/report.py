@@ -212,13 +212,14 @@ def render(results_path, out_path):
            "ours / ceiling", r,
            "≥ 0.85", None if r is None else r >= 0.85,
            f"tonic / ceiling {fmt(ratio(pump('tonic'), pump('ceiling')), 2)}")
-    r = ratio(cl("ours", "pingpong", "per_s"), cl("tonic", "pingpong", "per_s"))
+    ours_pp, tonic_pp = cl("ours", "pingpong", "per_s"), cl("tonic", "pingpong", "per_s")
+    r = ratio(ours_pp, tonic_pp)
     floor = cl("floor", "pingpong", "per_s")
     detail = "each client against its own server"
     if floor:
         # What the target asks for, against what plain blocking TCP does on this machine.
-        need = None if cl("tonic", "pingpong", "per_s") is None else 1.3 * cl("tonic", "pingpong", "per_s")
-        detail += (f"; plain-TCP floor {fmt(floor)}/s, ours {fmt(ratio(cl('ours', 'pingpong', 'per_s'), floor), 2)}"
+        need = None if tonic_pp is None else 1.3 * tonic_pp
+        detail += (f"; plain-TCP floor {fmt(floor)}/s, ours {fmt(ratio(ours_pp, floor), 2)}"
                    f" of it, 1.3 × tonic would be {fmt(ratio(need, floor), 2)} of it")
     target("bidi ping-pong round trips/s, ours / tonic", r, "≥ 1.30",
            None if r is None else r >= 1.3, detail)
@@ -226,11 +227,10 @@ def render(results_path, out_path):
         r = ratio(cl("ours", sc, "mb_per_s"), cl("tonic", sc, "mb_per_s"))
         target(f"1 MiB messages MB/s, {name}, ours / tonic", r, "≥ 1.20",
                None if r is None else r >= 1.2, "each client against its own server")
-    o, t = foot.get("ours", {}), foot.get("tonic", {})
-    n = foot.get("ours-no-gzip", {})
-    c = foot.get("ceiling", {})
-    for impl, f, what in (("ours", o, "default features (gzip on)"),
-                          ("ours-no-gzip", n, "no gzip, like tonic's default build")):
+    t, c = foot.get("tonic", {}), foot.get("ceiling", {})
+    for impl, what in (("ours", "default features (gzip on)"),
+                       ("ours-no-gzip", "no gzip, like tonic's default build")):
+        f = foot.get(impl)
         if not f:
             continue
         r = ratio(f.get("normal_crates"), t.get("normal_crates"))

@@ -5,7 +5,7 @@
 //!   decode:  RawMessage { compressed, data } ──(inflate if flag 1)──prost──> msg
 //!
 //!   Identity, written in place, no intermediate buffer:
-//!   buf: [ ...earlier messages... | 0 | len (patched after encoding) | protobuf bytes ]
+//!   buf: [ ...earlier messages... | 0 | len (from encoded_len, final) | protobuf bytes ]
 //!                                   ^ start
 //! ```
 //!
@@ -20,9 +20,10 @@
 //!
 //! Encoding appends to one `BytesMut` the transport owns, so a stream of small
 //! messages is written into a single buffer and handed to h2 as one DATA payload.
-//! For identity the prefix is reserved, the message is encoded straight after it,
-//! and the length is written from what was actually encoded, so the prefix can
-//! never disagree with the bytes. Gzip needs the plain bytes first, so it pays one
+//! For identity the length comes from prost's `encoded_len`, which the send limit
+//! needs anyway, so the prefix is written first and final and the message is
+//! encoded straight after it into room of exactly that size (prost writes exactly
+//! `encoded_len` bytes). Gzip needs the plain bytes first, so it pays one
 //! temporary buffer per message. Decoding takes the [`RawMessage`] by value: an
 //! uncompressed message is decoded from the very `Bytes` the decoder sliced out of
 //! the DATA frame.
@@ -39,7 +40,7 @@
 //! ```
 //!
 //! Not done here: choosing the encoding (the call does, from `grpc-encoding` and
-//! the peer's `grpc-accept-encoding`) and enforcing a send limit.
+//! the peer's `grpc-accept-encoding`) and choosing the send limit (the call's).
 //!
 //! Spec: <https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>
 
@@ -79,7 +80,7 @@ pub fn encode_message_within<M: prost::Message>(
     result
 }
 
-/// Identity: prefix placeholder, protobuf bytes, then the real length.
+/// Identity: the prefix, final, then the protobuf bytes.
 fn encode_identity<M: prost::Message>(
     msg: &M,
     buf: &mut BytesMut,
@@ -94,7 +95,8 @@ fn encode_identity<M: prost::Message>(
         compressed: false,
         len,
     };
-    let failed = |e: prost::EncodeError| Status::internal(format!("failed to encode message: {e}"));
+    // `encode_raw`, not `encode`: `encode` only checks the room against `encoded_len` — a second
+    // walk over the message — and the room here was made from the `encoded_len` just taken.
     if expected <= SMALL_MESSAGE {
         // A small message is a handful of tiny writes (prefix, tags, lengths, a short field):
         // through `BytesMut` each is an out-of-line call with its own capacity check and
@@ -103,11 +105,13 @@ fn encode_identity<M: prost::Message>(
         buf.resize(start + PREFIX_LEN + expected, 0);
         let mut slot = &mut buf[start..];
         prefix.encode(&mut slot);
-        return msg.encode(&mut slot).map_err(failed);
+        msg.encode_raw(&mut slot);
+        return Ok(());
     }
     buf.reserve(PREFIX_LEN + expected);
     prefix.encode(buf);
-    msg.encode(buf).map_err(failed)
+    msg.encode_raw(buf);
+    Ok(())
 }
 
 /// Up to this protobuf length a message is encoded through a zeroed slice (see

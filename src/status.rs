@@ -133,26 +133,27 @@ pub enum Code {
     Unauthenticated = 16,
 }
 
-/// Every code with its wire number and its statuscodes.md name, in numeric
-/// order: row `i` holds the code whose number is `i`.
-const CODES: [(Code, i32, &str); 17] = [
-    (Code::Ok, 0, "OK"),
-    (Code::Cancelled, 1, "CANCELLED"),
-    (Code::Unknown, 2, "UNKNOWN"),
-    (Code::InvalidArgument, 3, "INVALID_ARGUMENT"),
-    (Code::DeadlineExceeded, 4, "DEADLINE_EXCEEDED"),
-    (Code::NotFound, 5, "NOT_FOUND"),
-    (Code::AlreadyExists, 6, "ALREADY_EXISTS"),
-    (Code::PermissionDenied, 7, "PERMISSION_DENIED"),
-    (Code::ResourceExhausted, 8, "RESOURCE_EXHAUSTED"),
-    (Code::FailedPrecondition, 9, "FAILED_PRECONDITION"),
-    (Code::Aborted, 10, "ABORTED"),
-    (Code::OutOfRange, 11, "OUT_OF_RANGE"),
-    (Code::Unimplemented, 12, "UNIMPLEMENTED"),
-    (Code::Internal, 13, "INTERNAL"),
-    (Code::Unavailable, 14, "UNAVAILABLE"),
-    (Code::DataLoss, 15, "DATA_LOSS"),
-    (Code::Unauthenticated, 16, "UNAUTHENTICATED"),
+/// Every code with its wire number, that number as `grpc-status` text (written from the table
+/// because every call sends one) and its statuscodes.md name, in numeric order: row `i` holds
+/// the code whose number is `i`.
+const CODES: [(Code, i32, &str, &str); 17] = [
+    (Code::Ok, 0, "0", "OK"),
+    (Code::Cancelled, 1, "1", "CANCELLED"),
+    (Code::Unknown, 2, "2", "UNKNOWN"),
+    (Code::InvalidArgument, 3, "3", "INVALID_ARGUMENT"),
+    (Code::DeadlineExceeded, 4, "4", "DEADLINE_EXCEEDED"),
+    (Code::NotFound, 5, "5", "NOT_FOUND"),
+    (Code::AlreadyExists, 6, "6", "ALREADY_EXISTS"),
+    (Code::PermissionDenied, 7, "7", "PERMISSION_DENIED"),
+    (Code::ResourceExhausted, 8, "8", "RESOURCE_EXHAUSTED"),
+    (Code::FailedPrecondition, 9, "9", "FAILED_PRECONDITION"),
+    (Code::Aborted, 10, "10", "ABORTED"),
+    (Code::OutOfRange, 11, "11", "OUT_OF_RANGE"),
+    (Code::Unimplemented, 12, "12", "UNIMPLEMENTED"),
+    (Code::Internal, 13, "13", "INTERNAL"),
+    (Code::Unavailable, 14, "14", "UNAVAILABLE"),
+    (Code::DataLoss, 15, "15", "DATA_LOSS"),
+    (Code::Unauthenticated, 16, "16", "UNAUTHENTICATED"),
 ];
 
 /// HTTP status of a response without `grpc-status` -> code
@@ -193,11 +194,6 @@ const H2_REASON_TABLE: &[(h2::Reason, Code)] = &[
     (h2::Reason::INADEQUATE_SECURITY, Code::PermissionDenied),
 ];
 
-/// `grpc-status` values, indexed by code: written from a table because every call sends one.
-const CODE_DIGITS: [&str; 17] = [
-    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
-];
-
 impl Code {
     /// The number sent in `grpc-status`.
     pub const fn as_i32(self) -> i32 {
@@ -215,6 +211,11 @@ impl Code {
 
     /// The statuscodes.md name, e.g. `"NOT_FOUND"`.
     pub const fn name(self) -> &'static str {
+        CODES[self as usize].3
+    }
+
+    /// The `grpc-status` text, e.g. `"5"`.
+    const fn digits(self) -> &'static str {
         CODES[self as usize].2
     }
 
@@ -447,10 +448,7 @@ impl Status {
     /// the block always holds exactly one status; metadata is appended.
     pub fn add_to_headers(&self, headers: &mut HeaderMap) {
         // The code's digits as a static value: no formatting, no allocation per call.
-        headers.insert(
-            GRPC_STATUS,
-            HeaderValue::from_static(CODE_DIGITS[self.code as usize]),
-        );
+        headers.insert(GRPC_STATUS, HeaderValue::from_static(self.code.digits()));
         if self.message.is_empty() {
             headers.remove(GRPC_MESSAGE);
         } else {
@@ -617,7 +615,7 @@ mod tests {
     /// holds number i (statuscodes.md).
     #[test]
     fn code_table_round_trips() {
-        for (i, &(code, number, name)) in CODES.iter().enumerate() {
+        for (i, &(code, number, _, name)) in CODES.iter().enumerate() {
             assert_eq!(number, i as i32, "row {i} out of order");
             assert_eq!(code.as_i32(), number, "{name}");
             assert_eq!(Code::from_i32(number), code, "{name}");
@@ -780,7 +778,7 @@ mod tests {
     fn code_digits_match_the_codes() {
         for n in 0..17 {
             let code = Code::from_i32(n);
-            assert_eq!(CODE_DIGITS[code as usize], n.to_string());
+            assert_eq!(code.digits(), n.to_string());
             let mut headers = HeaderMap::new();
             Status::new(code, "").add_to_headers(&mut headers);
             assert_eq!(headers.get(GRPC_STATUS).unwrap(), &n.to_string());

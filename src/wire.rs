@@ -190,7 +190,7 @@ fn slice_whole(payload: &mut Bytes, max_len: usize) -> Result<Option<RawMessage>
 
 /// The body length a prefix announces, checked against the receive limit `max_len` before
 /// anything is buffered: a 4 GiB claim allocates nothing.
-fn body_len(prefix: MessagePrefix, max_len: usize) -> Result<usize, Status> {
+pub(crate) fn body_len(prefix: MessagePrefix, max_len: usize) -> Result<usize, Status> {
     // u32 always fits in usize on the 32- and 64-bit targets h2 supports; saturating keeps the
     // comparison right on anything smaller.
     let len = usize::try_from(prefix.len).unwrap_or(usize::MAX);
@@ -263,12 +263,7 @@ impl MessageDecoder {
         };
         let missing = len - self.gathered.len();
         if self.buffered >= missing {
-            let data = if self.gathered.is_empty() {
-                self.take(len)
-            } else {
-                self.gather(missing);
-                self.gathered.split().freeze()
-            };
+            let data = self.take(missing);
             self.state = State::Prefix;
             return Ok(Some(RawMessage { compressed, data }));
         }
@@ -374,13 +369,14 @@ impl MessageDecoder {
         }
     }
 
-    /// Removes and returns the first `n` buffered bytes; `n <= self.buffered`.
-    /// A slice of the front payload when it holds all `n`, else one copy into `gathered`.
+    /// Completes the current message with the first `n` buffered bytes (`n <= self.buffered`)
+    /// and returns its body: a slice of the front payload when that holds the whole body, else
+    /// what `gathered` holds after one more copy.
     fn take(&mut self, n: usize) -> Bytes {
-        let Some(front) = self.chunks.front_mut() else {
-            return Bytes::new();
-        };
-        if front.len() >= n {
+        if self.gathered.is_empty()
+            && let Some(front) = self.chunks.front_mut()
+            && front.len() >= n
+        {
             self.buffered -= n;
             let data = front.split_to(n);
             if front.is_empty() {

@@ -1,25 +1,23 @@
 //! How the client puts request messages on the wire (`src/client/sink.rs`): a client stream's
 //! ready messages are coalesced into few DATA frames, a message is never held back waiting for
-//! the next one, and a bidi `RequestSink` delivers each message on its own. The server is raw
-//! `h2::server` on `127.0.0.1:0`, so the test sees the DATA frames exactly as sent.
+//! the next one, and a bidi `RequestSink` delivers each message on its own. The servers are raw
+//! `h2::server` on `127.0.0.1:0` (`raw_h2_support`), so the tests see the DATA frames exactly as
+//! sent; the bidi ping-pong, which reads no frames, talks to the echo server.
+
+mod client_support;
+mod raw_h2_support;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use bare_grpc::wire::{MessageDecoder, MessagePrefix};
+use bare_grpc::wire::MessageDecoder;
 use bare_grpc::{Channel, Code, Request};
-use bytes::{BufMut, Bytes, BytesMut};
+use client_support::{BIDI, IterStream, bounded, start_echo};
 use h2::RecvStream;
-use h2::server::SendResponse;
-use prost::Message;
+use raw_h2_support::{answer, bad_server, grpc_head, message, serve, trailers};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::time::timeout;
-
-/// No call may take longer than this.
-const BOUND: Duration = Duration::from_secs(10);
 
 /// What the server saw of one request body.
 #[derive(Debug, Default)]
@@ -28,33 +26,6 @@ struct Seen {
     frames: usize,
     /// Whole messages.
     messages: usize,
-}
-
-/// One length-prefixed `StringValue` holding `text`.
-fn message(text: &str) -> Bytes {
-    let body = text.to_owned().encode_to_vec();
-    let mut buf = BytesMut::new();
-    MessagePrefix {
-        compressed: false,
-        len: body.len() as u32,
-    }
-    .encode(&mut buf);
-    buf.put_slice(&body);
-    buf.freeze()
-}
-
-/// Answers with one message and grpc-status 0.
-fn answer(mut respond: SendResponse<Bytes>, text: &str) {
-    let head = http::Response::builder()
-        .status(200)
-        .header("content-type", "application/grpc")
-        .body(())
-        .unwrap();
-    let mut body = respond.send_response(head, false).unwrap();
-    body.send_data(message(text), false).unwrap();
-    let mut trailers = http::HeaderMap::new();
-    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-    body.send_trailers(trailers).unwrap();
 }
 
 /// Reads a request body to its end (or until `stop_after` messages), counting DATA frames
@@ -87,44 +58,23 @@ async fn read_body(body: &mut RecvStream, stop_after: Option<usize>) -> Seen {
 /// A server for one connection whose every call reads the request (up to `stop_after`
 /// messages), reports what it saw on `seen`, and answers "done".
 async fn counting_server(stop_after: Option<usize>) -> (SocketAddr, mpsc::Receiver<Seen>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let (report, seen) = mpsc::channel(4);
-    tokio::spawn(async move {
-        let Ok((tcp, _)) = listener.accept().await else {
-            return;
-        };
-        let Ok(mut connection) = h2::server::handshake(tcp).await else {
-            return;
-        };
-        while let Some(Ok((request, respond))) = connection.accept().await {
-            let report = report.clone();
-            tokio::spawn(async move {
-                let mut body = request.into_body();
-                let seen = read_body(&mut body, stop_after).await;
-                answer(respond, "done");
-                let _ = report.send(seen).await;
-            });
+    let addr = bad_server(move |request, respond| {
+        let report = report.clone();
+        async move {
+            let mut body = request.into_body();
+            let seen = read_body(&mut body, stop_after).await;
+            answer(respond, "done");
+            let _ = report.send(seen).await;
         }
-    });
+    })
+    .await;
     (addr, seen)
 }
 
-/// `count` messages, all ready at once.
-struct Ready {
-    /// Messages still to yield.
-    left: usize,
-}
-
-impl futures_core::Stream for Ready {
-    type Item = String;
-    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<String>> {
-        if self.left == 0 {
-            return Poll::Ready(None);
-        }
-        self.left -= 1;
-        Poll::Ready(Some(format!("m{}", self.left % 10)))
-    }
+/// `count` messages, all ready at once ("m9", "m8", ... counting down).
+fn ready(count: usize) -> IterStream<impl Iterator<Item = String> + Unpin> {
+    IterStream((0..count).rev().map(|left| format!("m{}", left % 10)))
 }
 
 /// One message, then nothing more, ever (the stream never ends).
@@ -149,11 +99,9 @@ async fn a_client_stream_of_small_ready_messages_is_coalesced() {
     const COUNT: usize = 100_000;
     let (addr, mut seen) = counting_server(None).await;
     let channel = Channel::lazy(&addr.to_string()).unwrap();
-    let call = channel.client_streaming::<String, String, _>(
-        "/test.Batch/Upload",
-        Request::new(Ready { left: COUNT }),
-    );
-    let response = timeout(BOUND, call).await.expect("the call hung").unwrap();
+    let call = channel
+        .client_streaming::<String, String, _>("/test.Batch/Upload", Request::new(ready(COUNT)));
+    let response = bounded(call).await.unwrap();
     assert_eq!(response.into_inner(), "done");
     let seen = seen.recv().await.expect("the server's count");
     assert_eq!(seen.messages, COUNT);
@@ -177,9 +125,7 @@ async fn a_message_is_sent_when_the_stream_has_no_next_one_ready() {
         "/test.Batch/Upload",
         Request::new(OneThenWait { sent: false }),
     );
-    let response = timeout(BOUND, call)
-        .await
-        .expect("the message was held back");
+    let response = bounded(call).await;
     assert_eq!(response.unwrap().into_inner(), "done");
     let seen = seen.recv().await.expect("the server's count");
     assert_eq!((seen.frames, seen.messages), (1, 1));
@@ -189,39 +135,11 @@ async fn a_message_is_sent_when_the_stream_has_no_next_one_ready() {
 async fn bidi_delivers_each_message_before_the_next_is_sent() {
     // An echo that answers each message as it arrives: a ping-pong only completes when every
     // `send` reaches the server on its own.
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.expect("accept");
-        let mut connection = h2::server::handshake(tcp).await.expect("handshake");
-        while let Some(Ok((request, mut respond))) = connection.accept().await {
-            tokio::spawn(async move {
-                let head = http::Response::builder()
-                    .status(200)
-                    .header("content-type", "application/grpc")
-                    .body(())
-                    .unwrap();
-                let mut out = respond.send_response(head, false).unwrap();
-                let mut body = request.into_body();
-                let mut decoder = MessageDecoder::new(usize::MAX);
-                while let Some(Ok(data)) = body.data().await {
-                    let _ = body.flow_control().release_capacity(data.len());
-                    decoder.push(data);
-                    while let Some(raw) = decoder.next_message().unwrap() {
-                        let text = String::decode(raw.data).unwrap();
-                        out.send_data(message(&text), false).unwrap();
-                    }
-                }
-                let mut trailers = http::HeaderMap::new();
-                trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-                out.send_trailers(trailers).unwrap();
-            });
-        }
-    });
-    let channel = Channel::lazy(&addr.to_string()).unwrap();
-    timeout(BOUND, async {
+    let server = start_echo().await;
+    let channel = Channel::lazy(&server.addr.to_string()).unwrap();
+    bounded(async {
         let (mut sink, mut answers) = channel
-            .bidi::<String, String>("/test.Batch/PingPong", Request::new(()))
+            .bidi::<String, String>(BIDI, Request::new(()))
             .await
             .unwrap();
         for i in 0..200 {
@@ -232,8 +150,7 @@ async fn bidi_delivers_each_message_before_the_next_is_sent() {
         sink.finish();
         assert_eq!(answers.message().await.unwrap(), None);
     })
-    .await
-    .expect("a ping-pong message was held back");
+    .await;
 }
 
 #[tokio::test]
@@ -242,7 +159,7 @@ async fn send_after_the_server_ended_the_call_fails() {
     // of queueing forever.
     let (addr, _seen) = counting_server(Some(0)).await;
     let channel = Channel::lazy(&addr.to_string()).unwrap();
-    let outcome = timeout(BOUND, async {
+    let outcome = bounded(async {
         let (mut sink, mut answers) = channel
             .bidi::<String, String>("/test.Batch/Early", Request::new(()))
             .await
@@ -258,8 +175,7 @@ async fn send_after_the_server_ended_the_call_fails() {
         }
         failed
     })
-    .await
-    .expect("the client hung");
+    .await;
     let status = outcome.expect("every send after the end succeeded");
     assert_ne!(status.code(), Code::Ok);
 }
@@ -331,27 +247,21 @@ async fn a_window_full_of_small_frames_is_not_called_abuse() {
             target: total,
             reached: Some(reached_tx),
         };
-        let mut connection = h2::server::handshake(io).await.expect("handshake");
-        while let Some(Ok((_request, mut respond))) = connection.accept().await {
+        serve(io, move |_request, mut respond| {
             let one = one.clone();
-            tokio::spawn(async move {
-                let head = http::Response::builder()
-                    .status(200)
-                    .header("content-type", "application/grpc")
-                    .body(())
-                    .unwrap();
-                let mut body = respond.send_response(head, false).unwrap();
+            async move {
+                let mut body = respond.send_response(grpc_head(), false).unwrap();
                 for _ in 0..COUNT {
                     body.send_data(one.clone(), false).unwrap();
                 }
-                let mut trailers = http::HeaderMap::new();
-                trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-                body.send_trailers(trailers).unwrap();
-            });
-        }
+                body.send_trailers(trailers(&[("grpc-status", "0")]))
+                    .unwrap();
+            }
+        })
+        .await;
     });
     let channel = Channel::lazy(&addr.to_string()).unwrap();
-    let outcome = timeout(BOUND, async {
+    let outcome = bounded(async {
         let mut stream = channel
             .server_streaming::<String, String>("/test.Batch/Pump", Request::new("go".into()))
             .await?;
@@ -362,7 +272,6 @@ async fn a_window_full_of_small_frames_is_not_called_abuse() {
         }
         Ok::<usize, bare_grpc::Status>(n)
     })
-    .await
-    .expect("the client hung");
+    .await;
     assert_eq!(outcome.unwrap(), COUNT);
 }

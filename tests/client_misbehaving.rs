@@ -3,89 +3,21 @@
 //! the exact code the client returns, and that it returns within a bound (no hangs).
 //! The rules are in `src/streaming.rs` (table of how a client call ends).
 
-use std::future::Future;
+mod raw_h2_support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bare_grpc::wire::MessagePrefix;
 use bare_grpc::{Channel, Code, Request, Status};
-use bytes::{BufMut, Bytes, BytesMut};
-use h2::RecvStream;
-use h2::server::SendResponse;
-use prost::Message;
+use bytes::Bytes;
+use raw_h2_support::{answer, bad_server, framed, grpc_head, head, message, trailers};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
 
 /// No call may take longer than this to end, however bad the answer.
 const BOUND: Duration = Duration::from_secs(5);
 
-// ---- a small frame builder -------------------------------------------------------------
-
-/// Response HEADERS: `:status` and the given fields.
-fn head(status: u16, fields: &[(&str, &str)]) -> http::Response<()> {
-    let mut response = http::Response::builder().status(status);
-    for (name, value) in fields {
-        response = response.header(*name, *value);
-    }
-    response.body(()).expect("response head")
-}
-
-/// The usual good response HEADERS.
-fn grpc_head() -> http::Response<()> {
-    head(200, &[("content-type", "application/grpc")])
-}
-
-/// A trailer block.
-fn trailers(fields: &[(&str, &str)]) -> http::HeaderMap {
-    let mut map = http::HeaderMap::new();
-    for (name, value) in fields {
-        map.append(
-            http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
-            http::HeaderValue::from_str(value).expect("value"),
-        );
-    }
-    map
-}
-
-/// A prefix claiming `len` bytes (compressed or not), with `body` after it (which may be
-/// shorter, to build truncated messages).
-fn framed(compressed: bool, len: u32, body: &[u8]) -> Bytes {
-    let mut buf = BytesMut::new();
-    MessagePrefix { compressed, len }.encode(&mut buf);
-    buf.put_slice(body);
-    buf.freeze()
-}
-
-/// One well-formed message holding `text` (a `StringValue`).
-fn message(text: &str) -> Bytes {
-    let body = text.to_owned().encode_to_vec();
-    framed(false, body.len() as u32, &body)
-}
-
-// ---- servers ---------------------------------------------------------------------------
-
-/// Serves one connection with `behave` run for every stream. The task ends with the test's
-/// runtime.
-async fn bad_server<F, Fut>(behave: F) -> SocketAddr
-where
-    F: Fn(http::Request<RecvStream>, SendResponse<Bytes>) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let Ok((tcp, _)) = listener.accept().await else {
-            return;
-        };
-        let Ok(mut connection) = h2::server::handshake(tcp).await else {
-            return;
-        };
-        while let Some(Ok((request, respond))) = connection.accept().await {
-            tokio::spawn(behave(request, respond));
-        }
-    });
-    addr
-}
+// ---- calls -------------------------------------------------------------------------------
 
 /// A unary call to `addr` (timeout `BOUND * 2` so the client's own deadline never hides a
 /// hang: the outer bound fires first only if the client hangs).
@@ -382,17 +314,12 @@ async fn every_call_is_answered_across_graceful_goaways() {
             };
             tokio::spawn(async move {
                 let mut connection = h2::server::handshake(tcp).await.unwrap();
-                let Some(Ok((_request, mut respond))) = connection.accept().await else {
+                let Some(Ok((_request, respond))) = connection.accept().await else {
                     return;
                 };
                 // GOAWAY first, then answer the call already in flight.
                 connection.graceful_shutdown();
-                tokio::spawn(async move {
-                    let mut body = respond.send_response(grpc_head(), false).unwrap();
-                    body.send_data(message("done"), false).unwrap();
-                    body.send_trailers(trailers(&[("grpc-status", "0")]))
-                        .unwrap();
-                });
+                tokio::spawn(async move { answer(respond, "done") });
                 while connection.accept().await.is_some() {}
             });
         }
@@ -538,10 +465,7 @@ async fn a_refused_stream_is_sent_again_once() {
                     respond.send_reset(h2::Reason::REFUSED_STREAM);
                     return;
                 }
-                let mut body = respond.send_response(grpc_head(), false).unwrap();
-                body.send_data(message("done"), false).unwrap();
-                body.send_trailers(trailers(&[("grpc-status", "0")]))
-                    .unwrap();
+                answer(respond, "done");
             }
         })
         .await;

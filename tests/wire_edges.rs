@@ -110,6 +110,13 @@ fn headers(path: &str) -> http::Request<()> {
         .unwrap()
 }
 
+/// Well-formed request headers with `name` set to `value`: the one field a test is about.
+fn headers_with(path: &str, name: &'static str, value: &str) -> http::Request<()> {
+    let mut request = headers(path);
+    request.headers_mut().insert(name, value.parse().unwrap());
+    request
+}
+
 /// One Length-Prefixed-Message, with the flag and length given explicitly so tests can lie.
 fn prefixed(flag: u8, declared_len: u32, body: &[u8]) -> Bytes {
     let mut buf = BytesMut::new();
@@ -212,10 +219,7 @@ fn hello() -> Bytes {
 async fn wrong_content_type_is_http_415() {
     let (server, _drops) = start().await;
     let mut client = connect(&server).await;
-    let mut request = headers("/edge.Edge/Echo");
-    request
-        .headers_mut()
-        .insert("content-type", "text/html".parse().unwrap());
+    let request = headers_with("/edge.Edge/Echo", "content-type", "text/html");
     let answer = call(&mut client, request, vec![hello()]).await;
     assert_eq!(answer.http, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     answer.assert_status(Code::Internal, "content-type");
@@ -321,10 +325,7 @@ async fn unknown_flag_byte_is_internal() {
 async fn unsupported_grpc_encoding_is_unimplemented_and_lists_ours() {
     let (server, _drops) = start().await;
     let mut client = connect(&server).await;
-    let mut request = headers("/edge.Edge/Echo");
-    request
-        .headers_mut()
-        .insert("grpc-encoding", "snappy".parse().unwrap());
+    let request = headers_with("/edge.Edge/Echo", "grpc-encoding", "snappy");
     let answer = call(&mut client, request, vec![hello()]).await;
     answer.assert_status(Code::Unimplemented, "snappy");
     let accepted = answer
@@ -350,10 +351,10 @@ async fn response_headers_list_our_encodings_to_clients_that_negotiate() {
             (Some(("grpc-encoding", "identity")), true),
         ];
         for (sent, listed) in cases {
-            let mut request = headers(path);
-            if let Some((name, value)) = sent {
-                request.headers_mut().insert(name, value.parse().unwrap());
-            }
+            let request = match sent {
+                Some((name, value)) => headers_with(path, name, value),
+                None => headers(path),
+            };
             let answer = call(&mut client, request, vec![hello()]).await;
             answer.assert_status(Code::Ok, "");
             assert_eq!(answer.data, hello(), "{path} {sent:?}");
@@ -372,10 +373,7 @@ async fn response_headers_list_our_encodings_to_clients_that_negotiate() {
 async fn corrupt_gzip_message_is_internal() {
     let (server, _drops) = start().await;
     let mut client = connect(&server).await;
-    let mut request = headers("/edge.Edge/Echo");
-    request
-        .headers_mut()
-        .insert("grpc-encoding", "gzip".parse().unwrap());
+    let request = headers_with("/edge.Edge/Echo", "grpc-encoding", "gzip");
     // The gzip magic and method, then bytes that are no DEFLATE stream and no trailer.
     let corrupt = [
         0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
@@ -400,10 +398,7 @@ async fn gzip_message_inflating_past_the_limit_is_resource_exhausted() {
     bare_grpc::compression::compress(bare_grpc::Encoding::Gzip, &vec![0u8; 8 << 20], &mut bomb)
         .unwrap();
     assert!(bomb.len() < 64 * 1024, "the compressed form fits the limit");
-    let mut request = headers("/edge.Edge/Echo");
-    request
-        .headers_mut()
-        .insert("grpc-encoding", "gzip".parse().unwrap());
+    let request = headers_with("/edge.Edge/Echo", "grpc-encoding", "gzip");
     let answer = call(
         &mut client,
         request,
@@ -473,10 +468,7 @@ async fn malformed_grpc_timeout_is_internal() {
     let (server, _drops) = start().await;
     let mut client = connect(&server).await;
     for bad in ["", "1", "123456789S", "10x", "-1S", "1.5S"] {
-        let mut request = headers("/edge.Edge/Echo");
-        request
-            .headers_mut()
-            .insert("grpc-timeout", bad.parse().unwrap());
+        let request = headers_with("/edge.Edge/Echo", "grpc-timeout", bad);
         let answer = call(&mut client, request, vec![hello()]).await;
         answer.assert_status(Code::Internal, "grpc-timeout");
     }
@@ -519,10 +511,7 @@ async fn streaming_handler_panic_after_a_message_is_internal_in_trailers() {
 async fn deadline_ends_the_call_with_deadline_exceeded_and_drops_the_handler() {
     let (server, mut drops) = start().await;
     let mut client = connect(&server).await;
-    let mut request = headers("/edge.Edge/Hang");
-    request
-        .headers_mut()
-        .insert("grpc-timeout", "50m".parse().unwrap());
+    let request = headers_with("/edge.Edge/Hang", "grpc-timeout", "50m");
     let answer = call(&mut client, request, vec![hello()]).await;
     answer.assert_status(Code::DeadlineExceeded, "deadline");
     let dropped = tokio::time::timeout(Duration::from_secs(5), drops.recv()).await;

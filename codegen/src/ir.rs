@@ -103,15 +103,6 @@ impl Service {
     pub fn path(&self, method: &Method) -> String {
         format!("/{}/{}", self.full_name(), method.proto_name)
     }
-
-    /// A method's place in the service's declaration, from 0: the `N` of the method trait
-    /// (`UnaryMethod<N>`, …) its dispatch-table row names.
-    pub fn index(&self, method: &Method) -> usize {
-        self.methods
-            .iter()
-            .position(|m| std::ptr::eq(m, method))
-            .expect("a method of this service")
-    }
 }
 
 impl Method {

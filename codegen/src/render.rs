@@ -212,31 +212,30 @@ impl<'a> Renderer<'a> {
                 kind_words(method.kind())
             );
             self.docs(8, &method.comments, &fallback);
-            let (params, output) = self.handler_shape(method);
-            let ret = Ty::Bounds(
-                Box::new(Ty::generic(
-                    &format!("impl {}", self.rt("Future")),
-                    vec![Ty::Assoc("Output", Box::new(output))],
-                )),
-                format!(" + {}", self.rt("Send")),
+            let sig = self.handler_signature(
+                method,
+                format!("fn {}", method.rust_name),
+                Ty::atom(&method.input_type),
+                Ty::atom(&method.output_type),
+                true,
             );
-            let sig = Signature {
-                indent: 8,
-                head: format!("fn {}", method.rust_name),
-                params,
-                ret,
-                where_bounds: Vec::new(),
-                declaration: true,
-            };
             self.out.extend(sig.lines());
         }
         self.line(4, "}");
     }
 
-    /// The trait method's parameters and the `Output` of its future.
-    fn handler_shape(&self, method: &Method) -> (Vec<Param>, Ty) {
-        let input = Ty::atom(&method.input_type);
-        let output = Ty::atom(&method.output_type);
+    /// The signature of a method that handles `method`'s calls, taking `&self`, the request
+    /// (`input` messages) and, for a streamed response, the sink (`output` messages), and
+    /// returning a `Send` future: the service trait's method (the message types by path) and
+    /// a method trait's `call` (`Self::In`, `Self::Out`) have the same shape.
+    fn handler_signature(
+        &self,
+        method: &Method,
+        head: String,
+        input: Ty,
+        output: Ty,
+        declaration: bool,
+    ) -> Signature {
         let request = if method.client_streaming {
             Ty::generic(
                 &self.rt("Request"),
@@ -255,7 +254,21 @@ impl<'a> Renderer<'a> {
         } else {
             self.result(Ty::generic(&self.rt("Response"), vec![output]))
         };
-        (params, result)
+        let ret = Ty::Bounds(
+            Box::new(Ty::generic(
+                &format!("impl {}", self.rt("Future")),
+                vec![Ty::Assoc("Output", Box::new(result))],
+            )),
+            format!(" + {}", self.rt("Send")),
+        );
+        Signature {
+            indent: 8,
+            head,
+            params,
+            ret,
+            where_bounds: Vec::new(),
+            declaration,
+        }
     }
 
     fn result(&self, ok: Ty) -> Ty {
@@ -305,8 +318,9 @@ impl<'a> Renderer<'a> {
             ),
         );
         self.line(8, &format!("const NAME: &'static str = \"{full}\";"));
-        let mut rows: Vec<&Method> = svc.methods.iter().collect();
-        rows.sort_by_key(|m| svc.path(m));
+        // Each row keeps its method's place in the `.proto`: the `N` of its method trait.
+        let mut rows: Vec<(usize, &Method)> = svc.methods.iter().enumerate().collect();
+        rows.sort_by_key(|(_, m)| svc.path(m));
         let route = self.rt("Route");
         if rows.is_empty() {
             self.line(8, &format!("const ROUTES: &'static [{route}<Self>] = &[];"));
@@ -323,7 +337,7 @@ impl<'a> Renderer<'a> {
                 &format!("const ROUTES: &'static [{route}<Self>] = &[{open}"),
             );
             let call_kind = self.rt("CallKind");
-            for method in rows {
+            for (index, method) in rows {
                 if !single {
                     self.line(12, &format!("{route} {{"));
                 }
@@ -333,7 +347,7 @@ impl<'a> Renderer<'a> {
                     ("kind", format!("{call_kind}::{}", method.kind().variant())),
                     (
                         "handler",
-                        format!("{}::<Self, {}>", driver(method.kind()), svc.index(method)),
+                        format!("{}::<Self, {index}>", driver(method.kind())),
                     ),
                 ];
                 for (name, value) in fields {
@@ -382,22 +396,13 @@ impl<'a> Renderer<'a> {
         self.line(8, &format!("type In = {};", method.input_type));
         self.line(8, &format!("type Out = {};", method.output_type));
         self.line(0, "");
-        let (params, output) = self.method_shape(method);
-        let ret = Ty::Bounds(
-            Box::new(Ty::generic(
-                &format!("impl {}", self.rt("Future")),
-                vec![Ty::Assoc("Output", Box::new(output))],
-            )),
-            format!(" + {}", self.rt("Send")),
+        let sig = self.handler_signature(
+            method,
+            "fn call".to_string(),
+            Ty::atom("Self::In"),
+            Ty::atom("Self::Out"),
+            false,
         );
-        let sig = Signature {
-            indent: 8,
-            head: "fn call".to_string(),
-            params,
-            ret,
-            where_bounds: Vec::new(),
-            declaration: false,
-        };
         self.out.extend(sig.lines());
         let args: &[&str] = if method.server_streaming {
             &["request", "sink"]
@@ -408,32 +413,6 @@ impl<'a> Renderer<'a> {
         self.out.extend(layout::chain(12, "self.inner", &elements));
         self.line(8, "}");
         self.line(4, "}");
-    }
-
-    /// [`Renderer::handler_shape`] with the message types spelled `Self::In` and `Self::Out`,
-    /// as a method trait's `call` declares them.
-    fn method_shape(&self, method: &Method) -> (Vec<Param>, Ty) {
-        let input = Ty::atom("Self::In");
-        let output = Ty::atom("Self::Out");
-        let request = if method.client_streaming {
-            Ty::generic(
-                &self.rt("Request"),
-                vec![Ty::generic(&self.rt("Streaming"), vec![input])],
-            )
-        } else {
-            Ty::generic(&self.rt("Request"), vec![input])
-        };
-        let mut params = vec![Param::self_ref(), Param::new("request", request)];
-        let result = if method.server_streaming {
-            params.push(Param::new(
-                "sink",
-                Ty::generic(&self.rt("ResponseSink"), vec![output]),
-            ));
-            self.result(Ty::atom("()"))
-        } else {
-            self.result(Ty::generic(&self.rt("Response"), vec![output]))
-        };
-        (params, result)
     }
 
     fn client(&mut self, name: &str, full: &str) {

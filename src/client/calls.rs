@@ -64,7 +64,6 @@ use crate::metadata::Metadata;
 use crate::status::Status;
 use crate::streaming::{SharedSend, Streaming, status_from_h2};
 use crate::timeout::encode_timeout;
-use crate::wire::PREFIX_LEN;
 
 /// The resolved options of one call: the request's own settings over the channel defaults.
 #[derive(Clone, Copy, Debug)]
@@ -84,6 +83,13 @@ struct CallParams {
 }
 
 impl CallParams {
+    /// Before another attempt: its `grpc-timeout` is what is left of the call's deadline.
+    fn refresh_timeout(&mut self) {
+        if let Some(deadline) = self.deadline {
+            self.timeout = Some(deadline.saturating_duration_since(Instant::now()));
+        }
+    }
+
     /// Merges a request's settings with the channel's defaults; the clock starts here.
     fn new<T>(request: &Request<T>, options: &ChannelOptions) -> CallParams {
         let timeout = request.timeout();
@@ -137,10 +143,12 @@ fn encode_single_request<In: prost::Message + 'static>(
     hooks: Option<&Arc<CallHooks>>,
 ) -> Result<(Metadata, Bytes), Status> {
     let (metadata, message) = request.into_parts();
-    let data = encode_request(&message, params.encoding, params.max_send)?;
-    if let Some(hooks) = hooks {
-        hooks.request(&message, data.len() - PREFIX_LEN);
-    }
+    let data = encode_request(
+        &message,
+        params.encoding,
+        params.max_send,
+        hooks.map(Arc::as_ref),
+    )?;
     Ok((metadata, data))
 }
 
@@ -586,9 +594,7 @@ impl TransparentRetry {
             return false;
         }
         self.used = true;
-        if let Some(deadline) = params.deadline {
-            params.timeout = Some(deadline.saturating_duration_since(Instant::now()));
-        }
+        params.refresh_timeout();
         true
     }
 }
@@ -609,9 +615,7 @@ async fn wait_to_retry(
         return Err(status);
     };
     tokio::time::sleep(delay).await;
-    if let Some(deadline) = params.deadline {
-        params.timeout = Some(deadline.saturating_duration_since(Instant::now()));
-    }
+    params.refresh_timeout();
     Ok(())
 }
 

@@ -35,9 +35,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::lock::lock;
-use std::task::{Context, Poll, Wake, Waker};
 
 /// An h2 client connection, boxed so one driver type serves any byte stream.
 type ConnectionFuture = Pin<Box<dyn Future<Output = Result<(), h2::Error>> + Send>>;

@@ -32,9 +32,20 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::lock::lock;
-use std::task::{Context, Poll, Wake, Waker};
+
+/// Is the caller a thread outside the runtime's tasks on a multi-thread runtime (a
+/// `Runtime::block_on` caller, as a `#[tokio::main]` program's calls are)? Only such a caller
+/// pays a park and a context switch for every hand-off to a worker, so only it gets a relay
+/// (here) and writes bidi messages into h2 itself (`client::sink`). A task is already next to
+/// the connection, and on a current-thread runtime the caller's thread is the worker.
+pub(crate) fn blocking_caller() -> bool {
+    tokio::task::try_id().is_none()
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
 
 /// The state shared by the waker handed to h2, the relay task and the caller.
 pub(crate) struct Relay {

@@ -65,26 +65,29 @@ use crate::streaming::{SharedSend, reset_shared, status_from_h2};
 use crate::wire::PREFIX_LEN;
 
 /// Encodes `msg` into a fresh buffer with `encoding`, refusing it when the message on the wire
-/// (after compression, without the prefix) would exceed `max_send`.
-pub(crate) fn encode_request<M: prost::Message>(
+/// (after compression, without the prefix) would exceed `max_send`, and shows it to the
+/// interceptors.
+pub(crate) fn encode_request<M: prost::Message + 'static>(
     msg: &M,
     encoding: Encoding,
     max_send: usize,
+    hooks: Option<&CallHooks>,
 ) -> Result<Bytes, Status> {
     let mut buf = BytesMut::new();
-    encode_into(msg, encoding, max_send, &mut buf)?;
+    encode_into(msg, encoding, max_send, hooks, &mut buf)?;
     Ok(buf.freeze())
 }
 
-/// Appends `msg`, length-prefixed, to `buf` (which may already hold other messages) and
-/// returns its size on the wire without the prefix; RESOURCE_EXHAUSTED, with `buf` as it was,
-/// when that exceeds `max_send`.
-fn encode_into<M: prost::Message>(
+/// Appends `msg`, length-prefixed, to `buf` (which may already hold other messages) and shows
+/// it to the interceptors with its size on the wire; RESOURCE_EXHAUSTED, with `buf` as it was,
+/// when that size (without the prefix) exceeds `max_send`.
+fn encode_into<M: prost::Message + 'static>(
     msg: &M,
     encoding: Encoding,
     max_send: usize,
+    hooks: Option<&CallHooks>,
     buf: &mut BytesMut,
-) -> Result<usize, Status> {
+) -> Result<(), Status> {
     let start = buf.len();
     encode_message(msg, encoding, buf)?;
     let len = buf.len() - start - PREFIX_LEN;
@@ -94,7 +97,10 @@ fn encode_into<M: prost::Message>(
             "request message of {len} bytes exceeds the send limit of {max_send} bytes"
         )));
     }
-    Ok(len)
+    if let Some(hooks) = hooks {
+        hooks.request(msg, len);
+    }
+    Ok(())
 }
 
 /// Writes all of `data` (and END_STREAM when `end_stream`), never more than the window
@@ -170,7 +176,8 @@ pub(crate) fn poll_write_shared(
 /// wake back while it queues and polling the connection itself after.) An error from `send`
 /// means the call is over; the call's final status is what the paired `Streaming` returns.
 pub struct RequestSink<In> {
-    /// Queue to the writer task; `None` once finished or failed.
+    /// Queue to the writer task; `None` once finished or failed, which is what tells `send` to
+    /// refuse and `Drop` not to reset.
     queue: Option<mpsc::Sender<Bytes>>,
     /// What the writer task and this sink share: the send half and the writer's outcome.
     shared: Arc<WriterShared>,
@@ -185,8 +192,6 @@ pub struct RequestSink<In> {
     max_send: usize,
     /// The call's deadline, if any.
     deadline: Option<Instant>,
-    /// Set by `finish` (or after a failure), so `Drop` knows not to reset.
-    done: bool,
     /// The call's interceptors, shown each message sent.
     hooks: Option<Arc<CallHooks>>,
     /// The message type.
@@ -245,12 +250,8 @@ impl<In> RequestSink<In> {
             failure: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
         });
-        // Only a caller outside the runtime's tasks on a multi-thread runtime (`block_on`)
-        // writes and flushes itself: that is where the hand-off to a worker costs a park and
-        // a context switch per message. A task is already next to the connection.
-        let direct = tokio::task::try_id().is_none()
-            && tokio::runtime::Handle::try_current()
-                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        // Only a `block_on` caller writes and flushes itself (see `relay::blocking_caller`).
+        let direct = crate::client::relay::blocking_caller();
         let (queue, queued) = mpsc::channel(1);
         tokio::spawn(write_queued(shared.clone(), queued));
         RequestSink {
@@ -261,7 +262,6 @@ impl<In> RequestSink<In> {
             compress: true,
             max_send,
             deadline,
-            done: false,
             hooks,
             _message: PhantomData,
         }
@@ -270,7 +270,6 @@ impl<In> RequestSink<In> {
     /// Half-closes the request side (END_STREAM) after the messages already sent: the server
     /// sees the end of the request stream. The response side carries on.
     pub fn finish(mut self) {
-        self.done = true;
         self.shared.finished.store(true, Ordering::Release);
         // Closing the queue tells the writer: after the queued messages, END_STREAM.
         self.queue = None;
@@ -285,7 +284,6 @@ impl<In> RequestSink<In> {
 
     /// Ends the call from this side with `status`, resetting the stream.
     fn fail(&mut self, status: Status) -> Status {
-        self.done = true;
         self.queue = None;
         reset_shared(&self.shared.send, h2::Reason::CANCEL);
         status
@@ -293,7 +291,6 @@ impl<In> RequestSink<In> {
 
     /// The writer task stopped: why, as the call's caller should see it.
     fn writer_failure(&mut self) -> Status {
-        self.done = true;
         self.queue = None;
         crate::lock::lock(&self.shared.failure)
             .clone()
@@ -307,7 +304,7 @@ impl<In: prost::Message + 'static> RequestSink<In> {
     /// cancelled) when it is over the send limit; DEADLINE_EXCEEDED when the call's deadline
     /// passes while waiting.
     pub async fn send(&mut self, msg: In) -> Result<(), Status> {
-        if self.done {
+        if self.queue.is_none() {
             return Err(Status::failed_precondition("the request stream is closed"));
         }
         if self
@@ -323,16 +320,10 @@ impl<In: prost::Message + 'static> RequestSink<In> {
         } else {
             Encoding::Identity
         };
-        let data = match encode_request(&msg, encoding, self.max_send) {
+        let data = match encode_request(&msg, encoding, self.max_send, self.hooks.as_deref()) {
             Ok(data) => data,
             Err(status) => return Err(self.fail(status)),
         };
-        if let Some(hooks) = &self.hooks {
-            hooks.request(&msg, data.len() - PREFIX_LEN);
-        }
-        if self.queue.is_none() {
-            return Err(self.writer_failure());
-        }
         let data = match self.try_send_direct(data) {
             Ok(None) => return Ok(()),
             Ok(Some(data)) => data,
@@ -391,7 +382,6 @@ impl<In> RequestSink<In> {
             Ok(()) => Ok(None),
             Err(e) => {
                 // The stream is over (reset, or the connection broke): as a writer failure.
-                self.done = true;
                 self.queue = None;
                 Err(status_from_h2(&e))
             }
@@ -401,7 +391,7 @@ impl<In> RequestSink<In> {
 
 impl<In> Drop for RequestSink<In> {
     fn drop(&mut self) {
-        if !self.done {
+        if self.queue.is_some() {
             reset_shared(&self.shared.send, h2::Reason::CANCEL);
         }
     }
@@ -411,7 +401,7 @@ impl<In> std::fmt::Debug for RequestSink<In> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestSink")
             .field("encoding", &self.encoding)
-            .field("done", &self.done)
+            .field("done", &self.queue.is_none())
             .finish()
     }
 }
@@ -822,13 +812,13 @@ where
         let Some(msg) = ready!(this.inner.as_mut().poll_next(cx)) else {
             return Poll::Ready(None);
         };
-        let len = match encode_into(&msg, this.encoding, this.max_send, buf) {
-            Ok(len) => len,
-            Err(status) => return Poll::Ready(Some(Err(status))),
-        };
-        if let Some(hooks) = &this.hooks {
-            hooks.request(&msg, len);
-        }
-        Poll::Ready(Some(Ok(())))
+        let hooks = this.hooks.as_deref();
+        Poll::Ready(Some(encode_into(
+            &msg,
+            this.encoding,
+            this.max_send,
+            hooks,
+            buf,
+        )))
     }
 }

@@ -51,7 +51,7 @@ use tokio::time::Instant;
 use crate::call::{Request, Response};
 use crate::codec::{decode_message, encode_message_within};
 use crate::compression::Encoding;
-use crate::interceptor::{self, CallHooks};
+use crate::interceptor;
 use crate::server::ServerCall;
 use crate::server::head::CallHead;
 use crate::server::method::{
@@ -141,25 +141,7 @@ pub(crate) fn h2_error_status(error: &h2::Error) -> Status {
     }
 }
 
-/// Reads the one request message of a unary or server-streaming call, up to END_STREAM, and
-/// shows it to the interceptors. Also says whether that message arrived compressed.
-async fn read_single<In: Message + Default + 'static>(
-    body: &mut h2::RecvStream,
-    encoding: Encoding,
-    max_len: usize,
-    hooks: Option<&CallHooks>,
-) -> Result<(In, bool), Status> {
-    let raw = read_single_raw(body, max_len).await?;
-    let compressed = raw.compressed;
-    let wire_len = raw.data.len();
-    let message = decode_message(raw, encoding, max_len)?;
-    if let Some(hooks) = hooks {
-        hooks.request(&message, wire_len);
-    }
-    Ok((message, compressed))
-}
-
-/// The framing half of [`read_single`]: exactly one length-prefixed message, up to END_STREAM.
+/// The framing half of [`read_request`]: exactly one length-prefixed message, up to END_STREAM.
 /// Apart from the decoding so that it is compiled once, not once per request type.
 async fn read_single_raw(body: &mut h2::RecvStream, max_len: usize) -> Result<RawMessage, Status> {
     let mut decoder = MessageDecoder::new(max_len);
@@ -183,8 +165,9 @@ async fn read_single_raw(body: &mut h2::RecvStream, max_len: usize) -> Result<Ra
     message.ok_or_else(|| Status::internal("the client sent no request message"))
 }
 
-/// The request of a unary or server-streaming call: its one message, read to END_STREAM, with
-/// the call's metadata and timing; marked compressed when the message arrived compressed.
+/// The request of a unary or server-streaming call: its one message, read to END_STREAM and
+/// shown to the interceptors, with the call's metadata and timing; marked compressed when the
+/// message arrived compressed.
 ///
 /// The metadata comes by reference and is taken only once the message is in: a future holds
 /// its arguments for its whole life, so a map passed by value would sit in this future beside
@@ -194,9 +177,13 @@ async fn read_request<In: Message + Default + 'static>(
     head: &CallHead,
     metadata: &mut crate::metadata::Metadata,
 ) -> Result<Request<In>, Status> {
-    let hooks = head.hooks.as_deref();
-    let (message, compressed) =
-        read_single::<In>(body, head.encoding, head.max_recv, hooks).await?;
+    let raw = read_single_raw(body, head.max_recv).await?;
+    let compressed = raw.compressed;
+    let wire_len = raw.data.len();
+    let message: In = decode_message(raw, head.encoding, head.max_recv)?;
+    if let Some(hooks) = head.hooks.as_deref() {
+        hooks.request(&message, wire_len);
+    }
     let mut request = head.request(std::mem::take(metadata), message);
     if compressed {
         request.set_compression(head.encoding);

@@ -100,19 +100,21 @@ impl CallHead {
 /// request's block is small (content-type, te, perhaps user-agent, grpc-timeout and
 /// grpc-accept-encoding), so comparing each received name with the few we want is cheaper than
 /// five lookups plus fifteen removals of reserved names, most of them absent.
+/// The values are borrowed from the block: most are only checked, and the block itself becomes
+/// the call's metadata once the checks are done.
 #[derive(Default)]
-struct Known {
-    content_type: Option<HeaderValue>,
-    te: Option<HeaderValue>,
-    encoding: Option<HeaderValue>,
-    timeout: Option<HeaderValue>,
-    accept_encoding: Option<HeaderValue>,
+struct Known<'a> {
+    content_type: Option<&'a HeaderValue>,
+    te: Option<&'a HeaderValue>,
+    encoding: Option<&'a HeaderValue>,
+    timeout: Option<&'a HeaderValue>,
+    accept_encoding: Option<&'a HeaderValue>,
     /// Which reserved names the block holds (see [`metadata::reserved_bit`]).
     reserved: u16,
 }
 
-impl Known {
-    fn read(headers: &HeaderMap) -> Known {
+impl<'a> Known<'a> {
+    fn read(headers: &'a HeaderMap) -> Known<'a> {
         let mut known = Known::default();
         for (name, value) in headers {
             let bit = metadata::reserved_bit(name);
@@ -127,7 +129,7 @@ impl Known {
             };
             // The first value wins, as `HeaderMap::get` would give it.
             if slot.is_none() {
-                *slot = Some(value.clone());
+                *slot = Some(value);
             }
         }
         known
@@ -158,7 +160,6 @@ pub(crate) fn start_call(
     let known = Known::read(&parts.headers);
     let content_type_ok = known
         .content_type
-        .as_ref()
         .is_some_and(|v| headers::is_grpc_content_type(v.as_bytes()));
     if !content_type_ok {
         respond::reject_http(
@@ -171,11 +172,7 @@ pub(crate) fn start_call(
         );
         return None;
     }
-    if known
-        .te
-        .as_ref()
-        .is_none_or(|v| v.as_bytes() != TRAILERS.as_bytes())
-    {
+    if known.te.is_none_or(|v| v.as_bytes() != TRAILERS.as_bytes()) {
         respond::reject_http(
             &mut respond,
             http::StatusCode::BAD_REQUEST,
@@ -190,15 +187,16 @@ pub(crate) fn start_call(
             return None;
         }
     };
-    let (mut head, mut metadata) =
-        match read_head(parts.headers, known, route.max_recv, remote_addr, shared) {
-            Ok(read) => read,
-            Err((status, advertise_encodings)) => {
-                let extra = advertise_encodings.then_some(Encoding::accept_header());
-                respond::trailers_only(&mut respond, &status, extra);
-                return None;
-            }
-        };
+    let mut head = match read_head(&known, route.max_recv, remote_addr, shared) {
+        Ok(head) => head,
+        Err((status, advertise_encodings)) => {
+            let extra = advertise_encodings.then_some(Encoding::accept_header());
+            respond::trailers_only(&mut respond, &status, extra);
+            return None;
+        }
+    };
+    let reserved = known.reserved;
+    let mut metadata = Metadata::from_headers_without(parts.headers, reserved);
     let info = || {
         CallInfo::server(
             route.kind,
@@ -224,17 +222,15 @@ pub(crate) fn start_call(
     }))
 }
 
-/// Reads the call's encoding, timeout and custom metadata from its headers. The error says
-/// whether the answer should advertise our encodings (it should when the client's was not one
-/// of them).
+/// Reads the call's encoding and timeout from its headers. The error says whether the answer
+/// should advertise our encodings (it should when the client's was not one of them).
 fn read_head(
-    headers: HeaderMap,
-    known: Known,
+    known: &Known<'_>,
     route_max_recv: Option<usize>,
     remote_addr: Option<SocketAddr>,
     shared: &Shared,
-) -> Result<(CallHead, Metadata), (Status, bool)> {
-    let encoding = match &known.encoding {
+) -> Result<CallHead, (Status, bool)> {
+    let encoding = match known.encoding {
         None => Encoding::Identity,
         Some(value) => Encoding::from_name(value.as_bytes()).ok_or_else(|| {
             let name = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -244,26 +240,22 @@ fn read_head(
             )
         })?,
     };
-    let timeout = match &known.timeout {
+    let timeout = match known.timeout {
         None => None,
         Some(value) => Some(decode_timeout(value.as_bytes()).map_err(|status| (status, false))?),
     };
     let config = &shared.config;
     let advertise_encodings = known.accept_encoding.is_some() || known.encoding.is_some();
-    let head = CallHead {
+    Ok(CallHead {
         timeout,
         deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
         encoding,
-        accept_encoding: known.accept_encoding,
+        accept_encoding: known.accept_encoding.cloned(),
         advertise_encodings,
         max_recv: route_max_recv.unwrap_or(config.max_recv),
         max_send: config.max_send,
         send_compression: config.send_compression,
         remote_addr,
         hooks: None,
-    };
-    Ok((
-        head,
-        Metadata::from_headers_without(headers, known.reserved),
-    ))
+    })
 }

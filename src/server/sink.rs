@@ -188,11 +188,8 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
         // Encoded first: a message over the limit fails the send before any headers go out.
         let before = out.pending.len();
         encode_message_within(message, encoding, self.max_send, &mut out.pending)?;
-        if out.stream.is_none() {
-            let headers = respond::response_headers(&self.initial, self.encoding, self.advertise);
-            self.headers_sent = true;
-            out.stream = Some(out.respond.send_response(headers, false).map_err(gone)?);
-        }
+        self.start_response(out)?;
+        self.headers_sent = true;
         if let Some(hooks) = &self.hooks {
             hooks.response(
                 message,
@@ -239,13 +236,17 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
         if self.headers_sent {
             return Ok(());
         }
-        let mut out = self.outbound.lock();
-        let out = &mut *out;
+        self.start_response(&mut self.outbound.lock())?;
+        self.headers_sent = true;
+        Ok(())
+    }
+
+    /// Sends the response headers, with the initial metadata, unless they have gone out.
+    fn start_response(&self, out: &mut Outbound) -> Result<(), Status> {
         if out.stream.is_none() {
             let headers = respond::response_headers(&self.initial, self.encoding, self.advertise);
             out.stream = Some(out.respond.send_response(headers, false).map_err(gone)?);
         }
-        self.headers_sent = true;
         Ok(())
     }
 

@@ -25,9 +25,9 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::lock::lock;
-use std::task::{Context, Poll, Wake, Waker};
 
 /// One call's future.
 type Call = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
