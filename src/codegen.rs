@@ -12,14 +12,15 @@ pub use std::sync::Arc;
 pub use futures_core::Stream;
 
 pub use crate::call::{CallKind, IntoRequest, Request, Response};
+pub use crate::client::ResponseStream;
 pub use crate::client::{Channel, RequestSink};
+pub use crate::server::Streaming;
 pub use crate::server::{
     BidiMethod, CallFuture, ClientStreamingMethod, ResponseSink, Route, ServerCall,
     ServerStreamingMethod, Service, UnaryMethod, serve_bidi, serve_client_streaming,
     serve_server_streaming, serve_unary,
 };
 pub use crate::status::Status;
-pub use crate::streaming::Streaming;
 
 /// The generated-code surface version. Generated files refer to it as a compile-time check.
 pub const ABI_V2: () = ();

@@ -17,10 +17,10 @@
 //! | status | [`status`] | [`Code`], [`Status`], `grpc-status` / `grpc-message` trailers |
 //! | metadata | [`metadata`], [`timeout`] | ASCII and `-bin` keys, `grpc-timeout` |
 //! | codec | [`codec`] | one protobuf message into / out of its prefix |
-//! | call | [`call`], [`streaming`] | `Request`, `Response`, the inbound message stream |
-//! | transport | `transport` | the h2 connection: accept loop, settings, graceful shutdown |
-//! | server | [`server`] | `:path` routing through dispatch tables, the four call kinds |
-//! | client | [`client`] | `Channel` and the four call kinds from the caller's side |
+//! | call | [`call`] | `Request`, `Response`, `CallKind` |
+//! | transport | `transport` | the h2 connection: accept loop, settings, graceful shutdown; the one flow-controlled writer and the one h2-error mapping both sides use |
+//! | server | [`server`] | `:path` routing through dispatch tables, the four call kinds, the inbound [`Streaming`] |
+//! | client | [`client`] | `Channel`, the four call kinds from the caller's side, [`ResponseStream`]; the `block_on` fast paths fenced in `client::fast` |
 //! | services | [`services`] | health checking and server reflection, built like any user service |
 //! | interceptors | [`interceptor`] | hooks around every call, both sides; bearer-token auth |
 //! | metrics | `metrics` (feature `metrics`) | Prometheus call metrics and a `/metrics` endpoint |
@@ -58,15 +58,14 @@ pub mod metrics;
 pub mod server;
 pub mod services;
 pub mod status;
-pub mod streaming;
 pub mod timeout;
 mod transport;
 pub mod wire;
 
 pub use call::{CallKind, IntoRequest, Request, Response};
-pub use client::Channel;
+pub use client::{Channel, ResponseStream};
 pub use compression::Encoding;
 pub use metadata::Metadata;
+pub use server::Streaming;
 pub use server::{ResponseSink, Server};
 pub use status::{Code, Status};
-pub use streaming::Streaming;

@@ -263,16 +263,12 @@ pub struct Status {
     /// (a bare `HeaderMap` is 96) so `Result<T, Status>` stays small on
     /// every call path.
     metadata: Option<Box<Metadata>>,
-    /// Set by the client for a call whose stream the server never processed (see
-    /// [`Status::never_processed`]); never sent, never received.
-    never_processed: bool,
 }
 
 /// What [`Status::metadata`] returns for a status that has none.
 static NO_METADATA: LazyLock<Metadata> = LazyLock::new(Metadata::new);
 
 impl std::fmt::Debug for Status {
-    /// The wire-visible parts only (the client's internal retry mark is left out).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Status")
             .field("code", &self.code)
@@ -291,22 +287,7 @@ impl Status {
             message: message.into(),
             details: Bytes::new(),
             metadata: None,
-            never_processed: false,
         }
-    }
-
-    /// Marks the end of a client stream that the server never processed: one above the
-    /// last-stream-id of a graceful GOAWAY, or reset with REFUSED_STREAM (RFC 9113 §8.7: such a
-    /// request "has not been processed in any way"). gRPC sends such a call again at once on
-    /// another connection, whatever the retry policy ("transparent retry", gRFC A6).
-    pub(crate) fn never_processed(mut self) -> Status {
-        self.never_processed = true;
-        self
-    }
-
-    /// Whether [`Status::never_processed`] marked this status.
-    pub(crate) fn is_never_processed(&self) -> bool {
-        self.never_processed
     }
 
     /// OK with an empty message: the status of a successful call.

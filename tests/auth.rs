@@ -6,7 +6,7 @@
 mod kit_support;
 
 use bare_grpc::interceptor::auth::{BearerAuth, BearerToken};
-use bare_grpc::{Channel, Code, Request, Response, Server, Status, Streaming};
+use bare_grpc::{Channel, Code, Request, Response, ResponseStream, Server, Status};
 use kit_support::{CHAT, CONCAT, COUNT, ECHO, FLAKY, IterStream, KitServer, STEP};
 use tokio::time::timeout;
 
@@ -32,7 +32,7 @@ async fn each_kind(channel: &Channel) -> Vec<Result<String, Status>> {
         .await
         .map(Response::into_inner);
     let server_streaming = async {
-        let mut stream: Streaming<String> = channel
+        let mut stream: ResponseStream<String> = channel
             .server_streaming(COUNT, Request::new("1:s".to_owned()))
             .await?;
         let mut all = String::new();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bare_grpc::{Channel, Code, Encoding, Request, Status};
 use client_support::{
     BIDI, CLIENT_STREAM, FAIL, HANG, IterStream, SERVER_STREAM, STEP, UNARY, bounded, free_port,
-    start_echo, start_echo_on,
+    start_echo, start_echo_on, start_echo_with,
 };
 
 #[tokio::test]
@@ -222,6 +222,50 @@ async fn over_the_send_limit_fails_before_sending() {
     assert_eq!(status.code(), Code::ResourceExhausted);
     // Refused before anything went out: the lazy channel never even connected.
     assert_eq!(server.connection_count(), 0);
+}
+
+/// The send limit is on the encoded message before compression, on both sides, as grpc-go and
+/// grpcio count it: a message that gzip would shrink under the limit is still refused.
+#[tokio::test]
+async fn the_send_limit_counts_the_message_before_compression_on_the_client() {
+    let server = start_echo().await;
+    let channel = Channel::builder(&server.addr.to_string())
+        .unwrap()
+        .max_send_message_size(100)
+        .compression(Encoding::Gzip)
+        .lazy();
+    // 1,000 repeated bytes: about 30 bytes gzipped, 1,003 encoded.
+    let status = bounded(channel.unary::<String, String>(UNARY, Request::new("x".repeat(1000))))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(server.connection_count(), 0);
+    // At the limit exactly (a 98-byte string encodes to 100 bytes), it goes.
+    let text = "x".repeat(98);
+    let response = bounded(channel.unary::<String, String>(UNARY, Request::new(text.clone())))
+        .await
+        .unwrap();
+    assert_eq!(response.into_inner(), text);
+}
+
+#[tokio::test]
+async fn the_send_limit_counts_the_message_before_compression_on_the_server() {
+    let server = start_echo_with(|builder| {
+        builder
+            .max_send_message_size(100)
+            .send_compressed(Encoding::Gzip)
+    })
+    .await;
+    let channel = Channel::lazy(&server.addr.to_string()).unwrap();
+    let status = bounded(channel.unary::<String, String>(UNARY, Request::new("x".repeat(1000))))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let text = "x".repeat(98);
+    let response = bounded(channel.unary::<String, String>(UNARY, Request::new(text.clone())))
+        .await
+        .unwrap();
+    assert_eq!(response.into_inner(), text);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bare_grpc::interceptor::{CallInfo, Interceptor, MessageView};
-use bare_grpc::{Channel, Code, Metadata, Request, Response, Server, Status, Streaming};
+use bare_grpc::{Channel, Code, Metadata, Request, Response, ResponseStream, Server, Status};
 use kit_support::{CHAT, CONCAT, COUNT, ECHO, IterStream, STEP};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
@@ -128,7 +128,7 @@ async fn one_of_each(channel: &Channel) -> Vec<String> {
         .expect("unary");
     got.push(reply.into_inner());
 
-    let mut stream: Streaming<String> = channel
+    let mut stream: ResponseStream<String> = channel
         .server_streaming(COUNT, Request::new("2:n".to_owned()))
         .await
         .expect("server streaming");
@@ -430,7 +430,7 @@ async fn failures_cancellations_and_elapsed_time_reach_on_end() {
     assert_eq!(code, Code::Cancelled);
 
     // A server stream dropped half-read ends as CANCELLED on the client.
-    let mut stream: Streaming<String> = channel
+    let mut stream: ResponseStream<String> = channel
         .server_streaming(COUNT, Request::new("5:k".to_owned()))
         .await
         .unwrap();
@@ -481,7 +481,8 @@ async fn call_info_describes_the_call() {
         .unwrap();
     let mut request = Request::new("2:w".to_owned());
     request.set_timeout(Duration::from_secs(30));
-    let mut stream: Streaming<String> = channel.server_streaming(COUNT, request).await.unwrap();
+    let mut stream: ResponseStream<String> =
+        channel.server_streaming(COUNT, request).await.unwrap();
     while stream.message().await.unwrap().is_some() {}
     let client = rx.recv().await.unwrap();
     let server_line = rx.recv().await.unwrap();

@@ -22,7 +22,7 @@ use bare_grpc::services::reflection::v1::server_reflection_request::MessageReque
 use bare_grpc::services::reflection::v1::server_reflection_response::MessageResponse;
 use bare_grpc::services::reflection::v1::{ServerReflectionRequest, ServerReflectionResponse};
 use bare_grpc::services::reflection::{Reflection, v1alpha};
-use bare_grpc::{Channel, Code, Server, Streaming};
+use bare_grpc::{Channel, Code, ResponseStream, Server};
 use common::TestServer;
 use tokio::time::timeout;
 
@@ -175,7 +175,7 @@ async fn go_reflection_client_lists_and_links_our_descriptors() {
 /// One request, one answer, on an open v1 stream.
 async fn ask(
     sink: &mut RequestSink<ServerReflectionRequest>,
-    answers: &mut Streaming<ServerReflectionResponse>,
+    answers: &mut ResponseStream<ServerReflectionResponse>,
     request: Option<MessageRequest>,
 ) -> MessageResponse {
     let request = ServerReflectionRequest {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bare_grpc::client::RetryPolicy;
 use bare_grpc::interceptor::{CallInfo, Interceptor, MessageView};
-use bare_grpc::{Channel, Code, Metadata, Request, Response, Server, Status, Streaming};
+use bare_grpc::{Channel, Code, Metadata, Request, Response, ResponseStream, Server, Status};
 use kit_support::{
     FAIL, FLAKY, FLAKY_CONCAT, FLAKY_COUNT, HEADERS_THEN_FAIL, IterStream, KitServer, STEP,
 };
@@ -251,7 +251,7 @@ async fn server_streaming_is_retried_until_response_headers_arrive() {
 
     // Trailers-only failures: nothing was answered, so the call is retried.
     failing(&server, 2);
-    let mut stream: Streaming<String> = timeout(
+    let mut stream: ResponseStream<String> = timeout(
         STEP,
         channel.server_streaming(FLAKY_COUNT, Request::new("3:r".to_owned())),
     )
@@ -268,7 +268,7 @@ async fn server_streaming_is_retried_until_response_headers_arrive() {
     // Response headers, then UNAVAILABLE: the call was committed; never retried.
     server.state.arrivals.lock().unwrap().clear();
     let outcome = async {
-        let mut stream: Streaming<String> = channel
+        let mut stream: ResponseStream<String> = channel
             .server_streaming(HEADERS_THEN_FAIL, Request::new("h".to_owned()))
             .await?;
         stream.message().await

@@ -52,6 +52,7 @@ const ABSOLUTE: &[(&str, &str)] = &[
     ("RequestSink", "::bare_grpc::codegen::RequestSink"),
     ("Response", "::bare_grpc::codegen::Response"),
     ("ResponseSink", "::bare_grpc::codegen::ResponseSink"),
+    ("ResponseStream", "::bare_grpc::codegen::ResponseStream"),
     ("Result", "::core::result::Result"),
     ("Route", "::bare_grpc::codegen::Route"),
     ("Send", "::core::marker::Send"),
@@ -466,7 +467,7 @@ impl<'a> Renderer<'a> {
             Kind::ServerStreaming => (
                 "",
                 into_request(input),
-                Ty::generic(&self.rt("Streaming"), vec![output]),
+                Ty::generic(&self.rt("ResponseStream"), vec![output]),
                 Vec::new(),
                 "server_streaming",
             ),
@@ -488,7 +489,7 @@ impl<'a> Renderer<'a> {
                 into_request(Ty::atom("()")),
                 Ty::Tuple(vec![
                     Ty::generic(&self.rt("RequestSink"), vec![input]),
-                    Ty::generic(&self.rt("Streaming"), vec![output]),
+                    Ty::generic(&self.rt("ResponseStream"), vec![output]),
                 ]),
                 Vec::new(),
                 "bidi",

@@ -31,7 +31,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bare_grpc::{Channel, Request, Response, ResponseSink, Status, Streaming};
+use bare_grpc::{Channel, Request, Response, ResponseSink, ResponseStream, Status};
 use tokio::sync::watch;
 
 use super::lock;
@@ -161,7 +161,7 @@ pub async fn session(
 ) -> Result<Vec<Note>, Status> {
     let client = ChatServerClient::new(channel.clone());
     say("-> ChatStream (subscribe)".into());
-    let mut notes: Streaming<Note> = client.chat_stream(Empty {}).await?;
+    let mut notes: ResponseStream<Note> = client.chat_stream(Empty {}).await?;
     for message in messages {
         let note = Note {
             name: name.into(),

@@ -49,9 +49,13 @@ use http::HeaderValue;
 use tokio::time::Instant;
 
 use super::connection::deadline_after;
-use super::driver::ConnectionDriver;
+use super::fast::driver::ConnectionDriver;
+use super::fast::handoff::Uploader;
+use super::request_sink::RequestSink;
+use super::response::{Failed, ResponseStream};
 use super::retry::Retrier;
-use super::sink::{Body, RequestSink, Upload, Uploader, encode_request};
+use super::send_half::{self, SharedSend};
+use super::upload::{Body, Upload, encode_request};
 use super::{Channel, ChannelOptions};
 use crate::call::{CallKind, Request, Response};
 use crate::compression::Encoding;
@@ -62,8 +66,8 @@ use crate::headers::{
 use crate::interceptor::{CallHooks, CallInfo};
 use crate::metadata::Metadata;
 use crate::status::Status;
-use crate::streaming::{SharedSend, Streaming, status_from_h2};
 use crate::timeout::encode_timeout;
+use crate::transport::error::CallEnd;
 
 /// The resolved options of one call: the request's own settings over the channel defaults.
 #[derive(Clone, Copy, Debug)]
@@ -110,19 +114,19 @@ impl CallParams {
 
 /// An open call: the request HEADERS are sent.
 struct OpenCall {
-    /// The send half, shared with the `Streaming`.
+    /// The send half, shared with the `ResponseStream`.
     send: SharedSend,
     /// The inbound half.
     streaming_response: ResponseFuture,
-    /// The connection, which a bidi sink flushes itself (see `driver.rs`).
+    /// The connection, which a `block_on` caller's bidi sink flushes itself (`fast::direct`).
     driver: Arc<ConnectionDriver>,
 }
 
 impl OpenCall {
     /// The two halves of a call whose single request message is `data`: the response stream,
     /// and the upload that sends `data` (a copy: the retry loop keeps the original).
-    fn single<Out>(self, params: &CallParams, data: &Bytes) -> (Streaming<Out>, Uploader) {
-        let streaming = Streaming::client(
+    fn single<Out>(self, params: &CallParams, data: &Bytes) -> (ResponseStream<Out>, Uploader) {
+        let streaming = ResponseStream::new(
             self.streaming_response,
             self.send.clone(),
             params.max_recv,
@@ -153,18 +157,17 @@ fn encode_single_request<In: prost::Message + 'static>(
 }
 
 /// Runs `fut` under the call's deadline.
-async fn with_deadline<F, T>(deadline: Option<Instant>, what: &str, fut: F) -> Result<T, Status>
+async fn with_deadline<F, T, E>(deadline: Option<Instant>, what: &str, fut: F) -> Result<T, E>
 where
-    F: Future<Output = Result<T, Status>>,
+    F: Future<Output = Result<T, E>>,
+    E: From<Status>,
 {
     match deadline {
         None => fut.await,
         Some(deadline) => tokio::time::timeout_at(deadline, fut)
             .await
             .unwrap_or_else(|_| {
-                Err(Status::deadline_exceeded(format!(
-                    "deadline exceeded {what}"
-                )))
+                Err(Status::deadline_exceeded(format!("deadline exceeded {what}")).into())
             }),
     }
 }
@@ -218,7 +221,7 @@ impl Channel {
         path: &'static str,
         metadata: &Metadata,
         params: &CallParams,
-    ) -> Result<OpenCall, Status> {
+    ) -> Result<OpenCall, Failed> {
         // Checked once up front, so a bad path or header fails before any waiting.
         self.request_head(path, metadata, params)?;
         let subchannel = &self.inner.subchannel;
@@ -238,24 +241,22 @@ impl Channel {
                     }
                     Err(e) => Err(e),
                 };
-                match opened {
+                match opened.map_err(|e| CallEnd::opening(&e)) {
                     Ok((response, send)) => {
                         return Ok(OpenCall {
-                            send: std::sync::Arc::new(std::sync::Mutex::new(send)),
+                            send: send_half::share(send),
                             streaming_response: response,
                             driver,
                         });
                     }
-                    Err(e) => {
-                        let refused = e.is_go_away() || e.is_io() || e.reason().is_some();
-                        if refused {
-                            subchannel.report_broken(ready.generation);
-                            broken = Some(ready.generation);
-                        }
-                        if !refused || attempts_left == 0 {
-                            return Err(status_from_h2(&e));
+                    Err(CallEnd::NeverProcessed(status)) => {
+                        subchannel.report_broken(ready.generation);
+                        broken = Some(ready.generation);
+                        if attempts_left == 0 {
+                            return Err(Failed::NeverProcessed(status));
                         }
                     }
+                    Err(end) => return Err(Failed::Uncommitted(end.into_status())),
                 }
             }
         })
@@ -322,12 +323,12 @@ impl Channel {
             request,
             params,
             hooks,
-            |mut streaming: Streaming<Out>, mut upload| {
+            |mut streaming: ResponseStream<Out>, mut upload| {
                 streaming.observe(hooks.cloned(), false);
                 async move {
                     single_response(&mut streaming, &mut upload)
                         .await
-                        .map_err(|status| (status, streaming.response_started()))
+                        .map_err(|status| streaming.failure(status, true))
                 }
             },
         )
@@ -337,27 +338,26 @@ impl Channel {
     /// The attempts of a call with one request message (unary, server streaming): the encoded
     /// request is kept and sent again as the retry policy allows, and once more at once when
     /// the server never processed it ([`TransparentRetry`]). `finish` takes an attempt from its
-    /// opened stream to the call's result, or to its status and whether the response had
-    /// started (a started response is committed: never retried).
+    /// opened stream to the call's result, or to where its failure may go ([`Failed`]).
     async fn single_request_attempts<In, Out, T, Fut>(
         &self,
         path: &'static str,
         request: Request<In>,
         params: &mut CallParams,
         hooks: Option<&Arc<CallHooks>>,
-        mut finish: impl FnMut(Streaming<Out>, Uploader) -> Fut,
+        mut finish: impl FnMut(ResponseStream<Out>, Uploader) -> Fut,
     ) -> Result<T, Status>
     where
         In: prost::Message + 'static,
         Out: prost::Message + Default + 'static,
-        Fut: Future<Output = Result<T, (Status, bool)>>,
+        Fut: Future<Output = Result<T, Failed>>,
     {
         let (metadata, data) = encode_single_request(request, params, hooks)?;
         let mut retrier = self.retrier();
         let mut transparent = TransparentRetry::default();
         loop {
-            let (status, committed) = match self.open(path, &metadata, params).await {
-                Err(status) => (status, false),
+            let failed = match self.open(path, &metadata, params).await {
+                Err(failed) => failed,
                 Ok(call) => {
                     let (streaming, upload) = call.single::<Out>(params, &data);
                     match finish(streaming, upload).await {
@@ -366,10 +366,10 @@ impl Channel {
                     }
                 }
             };
-            if transparent.allows(&status, committed, params) {
+            if transparent.allows(&failed, params) {
                 continue;
             }
-            wait_to_retry(&mut retrier, status, committed, params).await?;
+            wait_to_retry(&mut retrier, failed, params).await?;
         }
     }
 
@@ -380,7 +380,7 @@ impl Channel {
         &self,
         path: &'static str,
         mut request: Request<In>,
-    ) -> Result<Streaming<Out>, Status>
+    ) -> Result<ResponseStream<Out>, Status>
     where
         In: prost::Message + 'static,
         Out: prost::Message + Default + 'static,
@@ -394,7 +394,7 @@ impl Channel {
             Ok(mut streaming) => {
                 // From here the stream reports the call's end, whenever the caller reaches it.
                 streaming.observe(hooks, true);
-                streaming.relay_wakes();
+                streaming.hand_to_caller();
                 Ok(streaming)
             }
             Err(status) => {
@@ -411,7 +411,7 @@ impl Channel {
         request: Request<In>,
         params: &mut CallParams,
         hooks: Option<&Arc<CallHooks>>,
-    ) -> Result<Streaming<Out>, Status>
+    ) -> Result<ResponseStream<Out>, Status>
     where
         In: prost::Message + 'static,
         Out: prost::Message + Default + 'static,
@@ -421,7 +421,7 @@ impl Channel {
             request,
             params,
             hooks,
-            |mut streaming: Streaming<Out>, mut upload: Uploader| async move {
+            |mut streaming: ResponseStream<Out>, mut upload: Uploader| async move {
                 let headers = std::future::poll_fn(|cx| {
                     upload.poll_upload(cx)?;
                     match streaming.poll_headers(cx) {
@@ -432,7 +432,7 @@ impl Channel {
                 .await;
                 match headers {
                     Ok(()) => Ok(streaming),
-                    Err(status) => Err((status, streaming.response_started())),
+                    Err(status) => Err(streaming.failure(status, true)),
                 }
             },
         )
@@ -488,10 +488,10 @@ impl Channel {
             buffer,
         );
         loop {
-            let (status, committed) = match self.open(path, &metadata, params).await {
-                Err(status) => (status, false),
+            let failed = match self.open(path, &metadata, params).await {
+                Err(failed) => failed,
                 Ok(call) => {
-                    let mut streaming = Streaming::<Out>::client(
+                    let mut streaming = ResponseStream::<Out>::new(
                         call.streaming_response,
                         call.send.clone(),
                         params.max_recv,
@@ -511,25 +511,25 @@ impl Channel {
                             // A failure of the upload's own (a message over the send limit)
                             // is why the call ended, whatever the reset it caused looked like.
                             let status = failure.unwrap_or(status);
-                            let committed = streaming.response_started() || !upload.replayable();
+                            let failed = streaming.failure(status, upload.replayable());
                             body = upload.into_body();
-                            (status, committed)
+                            failed
                         }
                     }
                 }
             };
-            wait_to_retry(&mut retrier, status, committed, params).await?;
+            wait_to_retry(&mut retrier, failed, params).await?;
         }
     }
 
     /// Bidi: returns at once with the request sink and the response stream; the response
-    /// HEADERS are read on the first `Streaming::message` (servers may hold them back until
+    /// HEADERS are read on the first `ResponseStream::message` (servers may hold them back until
     /// they have something to say). A retry policy applies only to opening the stream.
     pub async fn bidi<In, Out>(
         &self,
         path: &'static str,
         mut request: Request<()>,
-    ) -> Result<(RequestSink<In>, Streaming<Out>), Status>
+    ) -> Result<(RequestSink<In>, ResponseStream<Out>), Status>
     where
         In: prost::Message + 'static,
         Out: prost::Message + Default + 'static,
@@ -541,17 +541,15 @@ impl Channel {
         let call = loop {
             match self.open(path, &metadata, &params).await {
                 Ok(call) => break call,
-                Err(status) => {
-                    if let Err(status) =
-                        wait_to_retry(&mut retrier, status, false, &mut params).await
-                    {
+                Err(failed) => {
+                    if let Err(status) = wait_to_retry(&mut retrier, failed, &mut params).await {
                         crate::interceptor::end(hooks.as_deref(), &status);
                         return Err(status);
                     }
                 }
             }
         };
-        let mut streaming = Streaming::client(
+        let mut streaming = ResponseStream::new(
             call.streaming_response,
             call.send.clone(),
             params.max_recv,
@@ -566,7 +564,7 @@ impl Channel {
             hooks.clone(),
         );
         streaming.observe(hooks, true);
-        streaming.relay_wakes();
+        streaming.hand_to_caller();
         Ok((sink, streaming))
     }
 }
@@ -583,8 +581,8 @@ struct TransparentRetry {
 }
 
 impl TransparentRetry {
-    fn allows(&mut self, status: &Status, committed: bool, params: &mut CallParams) -> bool {
-        if self.used || committed || !status.is_never_processed() {
+    fn allows(&mut self, failed: &Failed, params: &mut CallParams) -> bool {
+        if self.used || !matches!(failed, Failed::NeverProcessed(_)) {
             return false;
         }
         if params
@@ -604,10 +602,11 @@ impl TransparentRetry {
 /// next attempt's `grpc-timeout` is what is left of the call's deadline.
 async fn wait_to_retry(
     retrier: &mut Option<Retrier>,
-    status: Status,
-    committed: bool,
+    failed: Failed,
     params: &mut CallParams,
 ) -> Result<(), Status> {
+    let committed = matches!(failed, Failed::Committed(_));
+    let status = failed.into_status();
     let Some(retrier) = retrier else {
         return Err(status);
     };
@@ -622,7 +621,7 @@ async fn wait_to_retry(
 /// Reads the single response message of a unary or client-streaming call while `upload`
 /// finishes sending the request.
 async fn single_response<Out>(
-    streaming: &mut Streaming<Out>,
+    streaming: &mut ResponseStream<Out>,
     upload: &mut Uploader,
 ) -> Result<Response<Out>, Status>
 where
@@ -645,7 +644,7 @@ where
 
 /// The next response message, while the upload makes progress alongside.
 async fn next_message<Out>(
-    streaming: &mut Streaming<Out>,
+    streaming: &mut ResponseStream<Out>,
     upload: &mut Uploader,
 ) -> Result<Option<Out>, Status>
 where

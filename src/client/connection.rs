@@ -31,7 +31,8 @@
 //! await), clones the `SendRequest` out of it and leaves; nothing serializes calls. The h2
 //! `Connection` future runs in its own task so it keeps serving in-flight streams even while
 //! the driver has moved on to a newer connection (after a GOAWAY the old connection drains).
-//! A bidi sink may also poll it, to write its message from the caller's thread (`driver.rs`).
+//! A `block_on` caller's bidi sink may also poll it, to write its message from its own thread
+//! (`fast::direct`).
 //! The handshake is generic over `AsyncRead + AsyncWrite`, so TLS is a different `connect_io`,
 //! and several addresses become several `Subchannel`s under a picker, without a new API.
 //!
@@ -59,7 +60,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
 
 use super::ChannelOptions;
-use super::driver::ConnectionDriver;
+use super::fast::driver::ConnectionDriver;
 use crate::first::{First, first};
 use crate::status::Status;
 
@@ -425,7 +426,7 @@ where
     let mut ping_pong = connection.ping_pong();
     let (done_tx, done_rx) = oneshot::channel();
     // The connection is polled by this task and, to flush a bidi message at once, by the
-    // caller that queued it (see `driver.rs`).
+    // caller that queued it (see `fast::driver`).
     let driver = ConnectionDriver::new(connection);
     let task = driver.clone();
     tokio::spawn(async move {

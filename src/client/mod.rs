@@ -5,9 +5,16 @@
 //!     └── Subchannel        connection.rs     IDLE/CONNECTING/READY/TRANSIENT_FAILURE, back-off
 //!           └── h2 SendRequest (Clone)        every call is one stream on one HTTP/2 connection
 //!                 ├── unary / server_streaming / client_streaming / bidi      calls.rs
-//!                 ├── RequestSink: request messages under flow control        sink.rs
-//!                 └── Streaming:   response messages, then the trailers       ../streaming.rs
-//!                       └── wake-ups relayed for a `block_on` reader          relay.rs
+//!                 │     └── attempts, transparent retry, the retry policy     retry.rs
+//!                 ├── the request side
+//!                 │     ├── one message or a batched stream, END_STREAM        upload.rs
+//!                 │     ├── copies kept for a retried client stream           replay.rs
+//!                 │     └── RequestSink: bidi messages, its writer task       request_sink.rs
+//!                 ├── ResponseStream: response HEADERS, messages, trailers    response.rs
+//!                 │     └── DATA payloads -> messages                         inbox.rs
+//!                 └── the send half both sides share                          send_half.rs
+//!   fast/   the `block_on` fast paths, behind one check (relay, direct writes, upload hand-off)
+//!   ../transport/write.rs   the flow-controlled writer; ../transport/error.rs  h2 errors -> call ends
 //! ```
 //!
 //! The rules: gRPC over HTTP/2 as the client speaks it (PROTOCOL-HTTP2 § Requests, § Responses),
@@ -47,10 +54,14 @@
 
 mod calls;
 mod connection;
-mod driver;
-pub(crate) mod relay;
+mod fast;
+mod inbox;
+mod replay;
+mod request_sink;
+mod response;
 mod retry;
-mod sink;
+mod send_half;
+mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,8 +74,9 @@ use crate::interceptor::{Chain, ChainBuilder, Interceptor};
 use crate::status::Status;
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
+pub use self::request_sink::RequestSink;
+pub use self::response::ResponseStream;
 pub use self::retry::RetryPolicy;
-pub use self::sink::RequestSink;
 
 /// The user-agent this library sends, after any application prefix
 /// (PROTOCOL-HTTP2 § Requests: "User-Agent → "user-agent" {structured user-agent string}").
@@ -129,7 +141,7 @@ pub(crate) struct ChannelOptions {
 /// messages of 1 MiB downloaded at 215–390 MB/s on loopback against 1.2–1.9 GB/s for a client
 /// opening 2 MiB / 5 MiB (hyper's client defaults, so tonic's). The window is permission, not
 /// memory: the response side hands every DATA payload back to flow control as soon as it is
-/// read (see `streaming.rs`), so the bytes h2 may hold for a caller that stops reading are
+/// read (see `response.rs`), so the bytes h2 may hold for a caller that stops reading are
 /// bounded by this window per stream and [`DEFAULT_CONNECTION_WINDOW`] per connection.
 pub const DEFAULT_STREAM_WINDOW: u32 = 2 * 1024 * 1024;
 

@@ -60,8 +60,9 @@ use crate::server::method::{
 use crate::server::respond;
 use crate::server::router::CallFuture;
 use crate::server::sink::{ResponseSink, SharedOutbound};
-use crate::status::{Code, Status};
-use crate::streaming::Streaming;
+use crate::server::streaming::Streaming;
+use crate::status::Status;
+use crate::transport::error::status_from_h2;
 use crate::wire::{MessageDecoder, PREFIX_LEN, RawMessage};
 
 /// How the guarded part of a call ended.
@@ -129,25 +130,13 @@ async fn guard<F: Future>(
     .await
 }
 
-/// Maps an h2 error seen on a call's stream to the status the call ends with
-/// (PROTOCOL-HTTP2 § Errors: RST_STREAM reasons; no reason means the connection is gone).
-pub(crate) fn h2_error_status(error: &h2::Error) -> Status {
-    match error.reason() {
-        Some(reason) => Status::new(
-            Code::from_h2_reason(reason),
-            format!("stream reset: {error}"),
-        ),
-        None => Status::unavailable(format!("connection error: {error}")),
-    }
-}
-
 /// The framing half of [`read_request`]: exactly one length-prefixed message, up to END_STREAM.
 /// Apart from the decoding so that it is compiled once, not once per request type.
 async fn read_single_raw(body: &mut h2::RecvStream, max_len: usize) -> Result<RawMessage, Status> {
     let mut decoder = MessageDecoder::new(max_len);
     let mut message = None;
     while let Some(chunk) = body.data().await {
-        let chunk = chunk.map_err(|e| h2_error_status(&e))?;
+        let chunk = chunk.map_err(|e| status_from_h2(&e))?;
         // Give the window back as soon as the bytes are ours, or a large message stalls.
         let _ = body.flow_control().release_capacity(chunk.len());
         let mut next = decoder.push_next(chunk)?;
@@ -283,7 +272,7 @@ pub fn serve_client_streaming<S: ClientStreamingMethod<N>, const N: usize>(
     Box::pin(async move {
         // Built in here, not captured ready-made: moved into the handler before its first
         // `.await`, a local takes no room in the future, a captured value would.
-        let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
+        let messages = Streaming::new(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = head.request(metadata, messages);
         let ending = guard(pin!(this.call(request)), head.deadline, |cx| {
             respond.poll_reset(cx).is_ready()
@@ -352,7 +341,7 @@ pub fn serve_bidi<S: BidiMethod<N>, const N: usize>(this: Arc<S>, call: ServerCa
         // Made in here, not captured ready-made: moved into the handler before its first
         // `.await`, a local takes no room in the future, a captured value would.
         let sink = ResponseSink::new(outbound.clone(), &head);
-        let messages = Streaming::server(body, head.encoding, head.max_recv, head.hooks.clone());
+        let messages = Streaming::new(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = head.request(metadata, messages);
         let ending = guard(pin!(this.call(request, sink)), head.deadline, |cx| {
             outbound.poll_idle(cx)

@@ -28,8 +28,8 @@ use prost::Message;
 
 use crate::call::{Request, Response};
 use crate::server::sink::ResponseSink;
+use crate::server::streaming::Streaming;
 use crate::status::Status;
-use crate::streaming::Streaming;
 
 /// Method `N` of a service, when it is unary: one request message, one response message.
 pub trait UnaryMethod<const N: usize>: Send + Sync + 'static {

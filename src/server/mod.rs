@@ -43,6 +43,7 @@ mod method;
 mod respond;
 mod router;
 mod sink;
+mod streaming;
 
 use std::future::Future;
 use std::io;
@@ -60,6 +61,7 @@ pub use method::{BidiMethod, ClientStreamingMethod, ServerStreamingMethod, Unary
 pub(crate) use router::Router;
 pub use router::{CallFuture, Route, Service};
 pub use sink::ResponseSink;
+pub use streaming::Streaming;
 
 use crate::compression::Encoding;
 use crate::interceptor::{Chain, ChainBuilder, Interceptor};

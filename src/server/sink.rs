@@ -20,9 +20,10 @@
 //! while the handler sleeps, and a burst of small messages leaves in a few frames, not one frame
 //! each.
 //!
-//! Back-pressure: a full buffer is handed to h2 only when the stream has flow-control capacity
-//! left (RFC 9113 §5.2), so a handler producing faster than the client reads waits in `send`
-//! instead of filling memory. At most one buffer beyond the peer's window is queued.
+//! Back-pressure: a full buffer goes through the transport's flow-controlled writer
+//! (`transport::write`, RFC 9113 §5.2), so a handler producing faster than the client reads
+//! waits in `send` instead of filling memory: the bytes h2 holds beyond the peer's window are at
+//! most the small batch the driver flushes while the handler waits (under [`BATCH_BYTES`]).
 
 use std::borrow::Borrow;
 use std::future::poll_fn;
@@ -40,6 +41,8 @@ use crate::metadata::Metadata;
 use crate::server::head::CallHead;
 use crate::server::respond;
 use crate::status::Status;
+use crate::transport::error::status_from_h2;
+use crate::transport::write::{BATCH_BYTES, poll_write};
 
 /// The stream state the sink and the call driver share.
 pub(crate) struct Outbound {
@@ -52,14 +55,12 @@ pub(crate) struct Outbound {
     /// Trailing metadata for the final HEADERS frame.
     trailing: Metadata,
     /// Encoded messages not yet handed to h2: written as one DATA frame when they reach
-    /// [`FLUSH_AT`], when the handler waits for anything else, and before the trailers.
+    /// [`BATCH_BYTES`], when the handler waits for anything else, and before the trailers.
     pending: BytesMut,
+    /// A full batch `send` is writing within the window: the rest that the window has not
+    /// taken yet.
+    unsent: Bytes,
 }
-
-/// How many encoded bytes the sink gathers before handing them to h2: one DATA frame at h2's
-/// default SETTINGS_MAX_FRAME_SIZE. Small messages sent in a burst leave together instead of
-/// one frame each (9 bytes of frame header, one h2 lock and one peer-side event per message).
-const FLUSH_AT: usize = 16 * 1024;
 
 /// A handle on [`Outbound`], shared by one sink and one driver.
 #[derive(Clone)]
@@ -73,6 +74,7 @@ impl SharedOutbound {
             initial: Metadata::new(),
             trailing: Metadata::new(),
             pending: BytesMut::new(),
+            unsent: Bytes::new(),
         })))
     }
 
@@ -88,7 +90,10 @@ impl SharedOutbound {
         let out = &mut *out;
         match out.stream.as_mut() {
             Some(stream) => {
-                if !out.pending.is_empty() && out.pending.len() < FLUSH_AT {
+                if out.unsent.is_empty()
+                    && !out.pending.is_empty()
+                    && out.pending.len() < BATCH_BYTES
+                {
                     let _ = stream.send_data(out.pending.split().freeze(), false);
                 }
                 stream.poll_reset(cx).is_ready()
@@ -109,6 +114,10 @@ impl SharedOutbound {
         }
         match out.stream.as_mut() {
             Some(stream) => {
+                // Whatever is left goes to h2 whole: the trailers must follow it.
+                if !out.unsent.is_empty() {
+                    let _ = stream.send_data(std::mem::take(&mut out.unsent), false);
+                }
                 if !out.pending.is_empty() {
                     let _ = stream.send_data(out.pending.split().freeze(), false);
                 }
@@ -171,7 +180,7 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
     }
 
     /// Encodes `message` onto the gathered bytes (sending the response headers first if they
-    /// have not gone out). True while the gathered bytes are under [`FLUSH_AT`]: the driver hands
+    /// have not gone out). True while the gathered bytes are under [`BATCH_BYTES`]: the driver hands
     /// them to h2 as soon as the handler waits, so `send` need not wait at all.
     fn gather(&mut self, message: &T) -> Result<bool, Status> {
         let encoding = if self.compress_messages {
@@ -183,7 +192,7 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
         let out = &mut *out;
         if out.pending.capacity() == 0 {
             // One allocation per batch, not a regrowth every few messages.
-            out.pending.reserve(FLUSH_AT);
+            out.pending.reserve(BATCH_BYTES);
         }
         // Encoded first: a message over the limit fails the send before any headers go out.
         let before = out.pending.len();
@@ -196,39 +205,24 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
                 out.pending.len() - before - crate::wire::PREFIX_LEN,
             );
         }
-        Ok(out.pending.len() < FLUSH_AT)
+        Ok(out.pending.len() < BATCH_BYTES)
     }
 
-    /// Hands the gathered messages to h2 once the stream has flow-control window.
+    /// Writes the gathered messages within the stream's flow-control window.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
         let mut out = self.outbound.lock();
         let out = &mut *out;
-        if out.pending.is_empty() {
-            // The driver flushed them while we waited.
-            return Poll::Ready(Ok(()));
+        if out.unsent.is_empty() {
+            if out.pending.is_empty() {
+                // The driver flushed them while we waited.
+                return Poll::Ready(Ok(()));
+            }
+            out.unsent = out.pending.split().freeze();
         }
         let Some(stream) = out.stream.as_mut() else {
             return Poll::Ready(Err(Status::internal("response headers were not sent")));
         };
-        let len = out.pending.len();
-        // Queue only while the window has room: capacity() is what the peer's window allows
-        // beyond data already buffered.
-        while stream.capacity() == 0 {
-            stream.reserve_capacity(len);
-            match stream.poll_capacity(cx) {
-                Poll::Ready(Some(Ok(_))) => continue,
-                Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(gone(error))),
-                Poll::Ready(None) => {
-                    return Poll::Ready(Err(Status::cancelled("the client closed the call")));
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        Poll::Ready(
-            stream
-                .send_data(out.pending.split().freeze(), false)
-                .map_err(gone),
-        )
+        poll_write(stream, &mut out.unsent, false, cx).map_err(|e| status_from_h2(&e))
     }
 
     /// Sends the response headers (with the initial metadata) now, before any message.
@@ -303,5 +297,5 @@ impl<T> Drop for ResponseSink<T> {
 
 /// An h2 error while sending: the client reset the stream, or the connection is gone.
 fn gone(error: h2::Error) -> Status {
-    crate::server::drive::h2_error_status(&error)
+    status_from_h2(&error)
 }

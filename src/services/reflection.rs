@@ -45,9 +45,9 @@ use prost::Message;
 
 use crate::call::Request;
 use crate::server::ResponseSink;
+use crate::server::Streaming;
 use crate::services::descriptors::DescriptorIndex;
 use crate::status::{Code, Status};
-use crate::streaming::Streaming;
 
 /// `grpc.reflection.v1`: messages, the `ServerReflection` trait, server and client.
 pub mod v1 {

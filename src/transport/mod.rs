@@ -1,13 +1,16 @@
 //! The HTTP/2 transport: connections and streams, below the gRPC call logic.
 //!
 //! gRPC runs on `h2` directly, with no HTTP service layer between a stream and its handler
-//! (`docs/architecture.md`). This module owns what is about connections — the handshake, the
-//! SETTINGS we advertise, the accept loop, GOAWAY on shutdown — and hands every accepted stream
-//! to the server layer. It is generic over the byte stream, so TLS plugs in below it without
+//! (`docs/architecture.md`). This module owns what is about connections and streams, for both
+//! sides: the handshake, the SETTINGS we advertise, the accept loop and GOAWAY on shutdown
+//! (`server`), the one flow-controlled writer (`write`), and the one mapping from h2's errors to
+//! where a call's failure goes (`error`). It is generic over the byte stream, so TLS plugs in below it without
 //! touching the call logic.
 
 mod call_set;
+pub(crate) mod error;
 pub(crate) mod server;
+pub(crate) mod write;
 
 /// h2 (0.4.20+) guards against floods of tiny DATA frames: each received frame with a payload
 /// under this many bytes charges `SMALL_DATA_FRAME - payload` against a connection budget until

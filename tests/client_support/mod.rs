@@ -234,6 +234,22 @@ pub async fn start_echo() -> EchoServer {
 
 /// Starts the echo server on `listener`.
 pub fn start_echo_on(listener: TcpListener) -> EchoServer {
+    start_echo_configured(listener, |builder| builder)
+}
+
+/// Starts the echo server on a fresh loopback port, with `configure` applied to its builder.
+pub async fn start_echo_with(
+    configure: impl FnOnce(bare_grpc::server::Builder) -> bare_grpc::server::Builder,
+) -> EchoServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    start_echo_configured(listener, configure)
+}
+
+/// Starts the echo server on `listener`, with `configure` applied to its builder.
+fn start_echo_configured(
+    listener: TcpListener,
+    configure: impl FnOnce(bare_grpc::server::Builder) -> bare_grpc::server::Builder,
+) -> EchoServer {
     let addr = listener.local_addr().expect("local addr");
     let (started_tx, started) = mpsc::unbounded_channel();
     let (dropped_tx, dropped) = mpsc::unbounded_channel();
@@ -241,7 +257,7 @@ pub fn start_echo_on(listener: TcpListener) -> EchoServer {
         started: started_tx,
         dropped: dropped_tx,
     };
-    let server = Arc::new(Server::builder().add_service(echo).build());
+    let server = Arc::new(configure(Server::builder().add_service(echo)).build());
     let connections = Arc::new(AtomicUsize::new(0));
     let counter = connections.clone();
     let task = tokio::spawn(async move {

@@ -145,7 +145,7 @@ pub mod route_guide_grpc {
         pub async fn get_people(
             &self,
             request: impl IntoRequest<()>,
-        ) -> Result<(RequestSink<super::Name>, Streaming<super::Person>), Status> {
+        ) -> Result<(RequestSink<super::Name>, ResponseStream<super::Person>), Status> {
             let request = request.into_request();
             self.channel.bidi(GET_PEOPLE, request).await
         }
@@ -154,7 +154,7 @@ pub mod route_guide_grpc {
         pub async fn list_addresses(
             &self,
             request: impl IntoRequest<super::Name>,
-        ) -> Result<Streaming<super::person::Address>, Status> {
+        ) -> Result<ResponseStream<super::person::Address>, Status> {
             let request = request.into_request();
             self.channel.server_streaming(LIST_ADDRESSES, request).await
         }

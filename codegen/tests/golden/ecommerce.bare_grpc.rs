@@ -332,7 +332,7 @@ pub mod order_management_grpc {
         pub async fn search_orders(
             &self,
             request: impl IntoRequest<::prost::alloc::string::String>,
-        ) -> Result<Streaming<super::Order>, Status> {
+        ) -> Result<ResponseStream<super::Order>, Status> {
             let request = request.into_request();
             self.channel.server_streaming(SEARCH_ORDERS, request).await
         }
@@ -355,7 +355,7 @@ pub mod order_management_grpc {
         ) -> Result<
             (
                 RequestSink<::prost::alloc::string::String>,
-                Streaming<super::CombinedShipment>,
+                ResponseStream<super::CombinedShipment>,
             ),
             Status,
         > {

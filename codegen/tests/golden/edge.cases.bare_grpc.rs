@@ -248,7 +248,7 @@ pub mod response_grpc {
         ) -> Result<
             (
                 RequestSink<super::outer::Inner>,
-                Streaming<super::super::other::Thing>,
+                ResponseStream<super::super::other::Thing>,
             ),
             Status,
         > {
@@ -336,7 +336,7 @@ pub mod result_grpc {
         pub async fn send(
             &self,
             request: impl IntoRequest<super::Status>,
-        ) -> ::core::result::Result<Streaming<super::Status>, Status> {
+        ) -> ::core::result::Result<ResponseStream<super::Status>, Status> {
             let request = request.into_request();
             self.channel.server_streaming(SEND, request).await
         }

@@ -106,7 +106,7 @@ pub mod chat_server_grpc {
         pub async fn chat_stream(
             &self,
             request: impl IntoRequest<super::Empty>,
-        ) -> Result<Streaming<super::Note>, Status> {
+        ) -> Result<ResponseStream<super::Note>, Status> {
             let request = request.into_request();
             self.channel.server_streaming(CHAT_STREAM, request).await
         }

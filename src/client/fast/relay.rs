@@ -19,11 +19,7 @@
 //! has let go of the lock: h2's wake becomes a push onto the worker's own run queue, and the
 //! caller is woken by a thread that holds nothing.
 //!
-//! Measured with `bench-client pingpong --count 20000 --size 16 --threads 1` (server on core
-//! 0, client on core 1; `perf stat` on the client), per round trip: futex calls 4.4 -> 2.0
-//! (one wake, one wait: what a `block_on` caller costs at least), context switches 5.0 ->
-//! 3.2, client CPU 45 -> 31 us; round trips/s 11,554 -> 12,574 (median of 7 interleaved
-//! runs on a quiet machine; tonic 11,816). 200 downloads of 1 MiB: futex calls 5,439 -> 1,093.
+//! What it buys is measured in docs/performance.md (§ "The `block_on` fast paths").
 //!
 //! The relay forwards wakes only; the caller still reads h2 itself, so flow control, the
 //! receive buffer and every error path are unchanged. It ends with the stream it serves
@@ -36,19 +32,47 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::lock::lock;
 
-/// Is the caller a thread outside the runtime's tasks on a multi-thread runtime (a
-/// `Runtime::block_on` caller, as a `#[tokio::main]` program's calls are)? Only such a caller
-/// pays a park and a context switch for every hand-off to a worker, so only it gets a relay
-/// (here) and writes bidi messages into h2 itself (`client::sink`). A task is already next to
-/// the connection, and on a current-thread runtime the caller's thread is the worker.
-pub(crate) fn blocking_caller() -> bool {
-    tokio::task::try_id().is_none()
-        && tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+/// A response stream's relay, for a caller that [`super::blocking_caller`] says pays for
+/// h2's wakes: every poll of h2 for that stream goes through [`WakeRelay::poll`].
+pub(crate) struct WakeRelay {
+    /// The shared state.
+    relay: Arc<Relay>,
+    /// The waker h2 is given: it wakes the relay task, not the caller.
+    waker: Waker,
+}
+
+impl WakeRelay {
+    /// A relay for the calling thread's stream when it is a `block_on` caller; `None` (h2
+    /// wakes the caller directly) otherwise.
+    pub(crate) fn for_caller() -> Option<WakeRelay> {
+        if !super::blocking_caller() {
+            return None;
+        }
+        let (relay, waker) = Relay::spawn();
+        Some(WakeRelay { relay, waker })
+    }
+
+    /// Runs `poll_h2` with the relay's waker in place of the caller's, which is kept for the
+    /// relayed wake.
+    pub(crate) fn poll<R>(
+        &self,
+        cx: &Context<'_>,
+        poll_h2: impl FnOnce(&mut Context<'_>) -> R,
+    ) -> R {
+        self.relay.register(cx);
+        poll_h2(&mut Context::from_waker(&self.waker))
+    }
+}
+
+impl Drop for WakeRelay {
+    /// The stream is over or its reader is gone: the relay task ends.
+    fn drop(&mut self) {
+        self.relay.close();
+    }
 }
 
 /// The state shared by the waker handed to h2, the relay task and the caller.
-pub(crate) struct Relay {
+struct Relay {
     /// The waker of the caller's last poll: what a relayed wake wakes.
     caller: Mutex<Option<Waker>>,
     /// The relay task's waker, once it has been polled.
@@ -61,7 +85,7 @@ pub(crate) struct Relay {
 
 impl Relay {
     /// A relay and its task, spawned on the current runtime; returns the waker to hand h2.
-    pub(crate) fn spawn() -> (Arc<Relay>, Waker) {
+    fn spawn() -> (Arc<Relay>, Waker) {
         let relay = Arc::new(Relay {
             caller: Mutex::new(None),
             task: Mutex::new(None),
@@ -75,7 +99,7 @@ impl Relay {
 
     /// Remembers the caller's waker for the next relayed wake (before h2 is polled with the
     /// relay's waker, so a wake between the two cannot be lost).
-    pub(crate) fn register(&self, cx: &Context<'_>) {
+    fn register(&self, cx: &Context<'_>) {
         let mut caller = lock(&self.caller);
         match caller.as_ref() {
             Some(waker) if waker.will_wake(cx.waker()) => {}
@@ -84,7 +108,7 @@ impl Relay {
     }
 
     /// The stream is over (or its reader dropped): stops the task.
-    pub(crate) fn close(&self) {
+    fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         if let Some(task) = lock(&self.task).take() {
             task.wake();

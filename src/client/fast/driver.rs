@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Why: a bidi ping-pong is latency-bound, and a caller outside the runtime's tasks
-//! (`block_on`, as a `#[tokio::main]` program's calls are) that hands its message to a task on
+//! (`block_on`, as a `#[tokio::main]` program's calls are: see [`super::blocking_caller`]) that hands its message to a task on
 //! a worker puts a park, a context switch and two task polls between the message and its
 //! `writev`. Writing into h2 from the caller is only cheap if h2's wake of its connection task
 //! does not unpark the worker while the caller holds h2's lock (measured earlier: the woken
@@ -16,10 +16,7 @@
 //! ([`DriverWake`]): woken while the caller is queueing (a thread-local flag), it only notes
 //! that the connection needs a poll, which the caller then does itself, outside h2's lock.
 //!
-//! Measured (`bench-client pingpong --count 20000 --size 16 --threads 1`, server on core 0,
-//! client on core 1, after the wake relay of `relay.rs`), per round trip: context switches
-//! 3.2 -> 2.0, eventfd writes 0.20 -> 0, `epoll_wait` 1.26 -> 1.03; see docs/client.md for the
-//! rates.
+//! What it buys is measured in docs/performance.md (§ "The `block_on` fast paths").
 //!
 //! The rules that keep it sound:
 //! - The future sits behind a mutex that is only ever `try_lock`ed: a caller never waits for

@@ -1,0 +1,78 @@
+//! The one flow-controlled writer: bytes of a call into its HTTP/2 stream, never more than the
+//! peer's window allows (RFC 9113 §5.2), used by both sides.
+//!
+//! ```text
+//!   reserve_capacity(n) -> capacity() == 0 ? wait poll_capacity : send_data(chunk <= capacity)
+//!                       -> ... until every byte is in h2 (and END_STREAM when asked)
+//! ```
+//!
+//! Why: h2 accepts any amount of DATA and buffers what the window does not allow yet, so a fast
+//! producer facing a slow reader would grow memory without bound. Here the bytes are handed to
+//! h2 only as the window opens; the caller produces its next bytes only once these are in h2's
+//! hands, which makes every write a back-pressure point. The bytes to write shrink as chunks go
+//! out, so a write can be resumed after `Pending`.
+//!
+//! Batching (RFC 9113 §6.1; PROTOCOL-HTTP2 § Data Frames: message edges need not match frame
+//! edges): both sides gather small messages that are ready together into one buffer of up to
+//! [`BATCH_BYTES`] before writing it, because one DATA frame per tiny message costs a frame
+//! header and a trip through h2's lock each, and h2 receivers (0.4.20) close a connection with
+//! GOAWAY(ENHANCE_YOUR_CALM) once too many small unread frames pile up (see
+//! [`super::small_frame_budget`]). A message is never held back waiting for another: each side
+//! writes what it has whenever its producer waits.
+//!
+//! What it does not do: choose the frame size (h2 cuts a write into frames of the peer's
+//! SETTINGS_MAX_FRAME_SIZE) or map errors (the caller does, with [`super::error::CallEnd`]).
+
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use h2::SendStream;
+
+/// How many encoded bytes a call gathers before writing them: one DATA frame at HTTP/2's
+/// default SETTINGS_MAX_FRAME_SIZE (RFC 9113 §6.5.2), plus at most the message that crossed
+/// the line. Larger batches only hold more memory per call (docs/performance.md).
+pub(crate) const BATCH_BYTES: usize = 16 * 1024;
+
+/// Writes all of `data` (and END_STREAM when `end_stream`) into `send` within the window.
+/// `Ready(Ok)` once every byte is in h2; `Pending` while waiting for window, with `data` holding
+/// what is left; `Ready(Err)` when the stream can no longer send (reset, connection gone).
+pub(crate) fn poll_write(
+    send: &mut SendStream<Bytes>,
+    data: &mut Bytes,
+    end_stream: bool,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), h2::Error>> {
+    if data.is_empty() {
+        if end_stream {
+            // An empty DATA frame with END_STREAM needs no window.
+            send.send_data(Bytes::new(), true)?;
+        }
+        return Poll::Ready(Ok(()));
+    }
+    loop {
+        send.reserve_capacity(data.len());
+        let capacity = send.capacity();
+        if capacity == 0 {
+            match ready!(send.poll_capacity(cx)) {
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                None => return Poll::Ready(Err(why_closed(send, cx))),
+            }
+        }
+        let chunk = data.split_to(capacity.min(data.len()));
+        let last = data.is_empty();
+        send.send_data(chunk, end_stream && last)?;
+        if last {
+            return Poll::Ready(Ok(()));
+        }
+    }
+}
+
+/// The stream can no longer send (`poll_capacity` ended): the reset that closed it, as an error.
+fn why_closed(send: &mut SendStream<Bytes>, cx: &mut Context<'_>) -> h2::Error {
+    match send.poll_reset(cx) {
+        Poll::Ready(Ok(reason)) => h2::Error::from(reason),
+        Poll::Ready(Err(e)) => e,
+        Poll::Pending => h2::Error::from(h2::Reason::CANCEL),
+    }
+}
