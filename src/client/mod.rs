@@ -137,9 +137,9 @@ pub(crate) struct ChannelOptions {
 /// otherwise: 2 MiB.
 ///
 /// HTTP/2's default of 65,535 bytes (RFC 9113 §6.9.2) lets a server send one window and then
-/// wait a round trip for our WINDOW_UPDATE: a 1 MiB message took 16 such stalls, and 200
-/// messages of 1 MiB downloaded at 215–390 MB/s on loopback against 1.2–1.9 GB/s for a client
-/// opening 2 MiB / 5 MiB (hyper's client defaults, so tonic's). The window is permission, not
+/// wait a round trip for our WINDOW_UPDATE: a 1 MiB message took 16 such stalls
+/// (docs/performance.md, § "Windows and frame sizes"). 2 MiB per stream and 5 MiB per
+/// connection are hyper's client defaults, so tonic's. The window is permission, not
 /// memory: the response side hands every DATA payload back to flow control as soon as it is
 /// read (see `response.rs`), so the bytes h2 may hold for a caller that stops reading are
 /// bounded by this window per stream and [`DEFAULT_CONNECTION_WINDOW`] per connection.
@@ -156,10 +156,8 @@ pub const DEFAULT_CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
 /// HTTP/2's default of 16,384 bytes (RFC 9113 §6.5.2) makes a server that honours it write one
 /// frame per 16 KiB, and h2 (0.4.20) hands every DATA frame to the socket with its own `writev`
 /// and flush: a 1 MiB response is 64 writes on the server, 64 wake-ups of the reading caller
-/// here. Measured with `bench-client big-down` (200 messages of 1 MiB, our server, 5 runs,
-/// median): 16 KiB 1,490-1,700 MB/s (tonic's pair, 16 KiB too: 1,550-1,660), 64 KiB 2,900,
-/// 128 KiB 3,650, 256 KiB 3,380, with client CPU 123 -> 70 -> 56 -> 57 ms and server CPU
-/// 100 -> 60 -> 40-60 ms. 128 KiB keeps a frame a small part of the stream window (2 MiB), so
+/// here (the sweep over frame sizes is in docs/performance.md, § "Windows and frame sizes").
+/// 128 KiB keeps a frame a small part of the stream window (2 MiB), so
 /// a stream still gets several frames in flight and one stream's frame holds the connection
 /// for little longer than before. The setting is a permission: peers that always write 16 KiB
 /// frames (grpc-go) are unaffected; every HTTP/2 peer must accept it (values up to 16 MiB are

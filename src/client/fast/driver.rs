@@ -10,8 +10,8 @@
 //! (`block_on`, as a `#[tokio::main]` program's calls are: see [`super::blocking_caller`]) that hands its message to a task on
 //! a worker puts a park, a context switch and two task polls between the message and its
 //! `writev`. Writing into h2 from the caller is only cheap if h2's wake of its connection task
-//! does not unpark the worker while the caller holds h2's lock (measured earlier: the woken
-//! worker preempts the caller and sleeps on the lock, 2.0 -> 3.7 futex calls per round trip).
+//! does not unpark the worker while the caller holds h2's lock (otherwise the woken worker
+//! preempts the caller and sleeps on the lock: docs/performance.md has the count).
 //! So every poll of the connection, by its task or by a caller, uses one waker we own
 //! ([`DriverWake`]): woken while the caller is queueing (a thread-local flag), it only notes
 //! that the connection needs a poll, which the caller then does itself, outside h2's lock.
