@@ -419,5 +419,6 @@ fn call_futures_and_halves_are_send() {
     let bidi = channel.bidi::<String, String>(BIDI, Request::new(()));
     assert_send(&bidi);
     halves_are_send::<bare_grpc::Streaming<String>>();
+    halves_are_send::<bare_grpc::ResponseStream<String>>();
     halves_are_send::<bare_grpc::client::RequestSink<String>>();
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use bare_grpc::interceptor::auth::{BearerAuth, BearerToken};
 use bare_grpc::interceptor::{CallInfo, Interceptor};
 use bare_grpc::metrics::Metrics;
-use bare_grpc::{Channel, Code, Metadata, Request, Response, Server, Status, Streaming};
+use bare_grpc::{Channel, Code, Metadata, Request, Response, ResponseStream, Server, Status};
 use kit_support::{CHAT, CONCAT, COUNT, ECHO, FAIL, IterStream, STEP};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -52,7 +52,7 @@ async fn make_calls(channel: &Channel, anonymous: &Channel) {
             .unwrap_err();
         assert_ne!(err.code(), Code::Ok);
     }
-    let mut stream: Streaming<String> = channel
+    let mut stream: ResponseStream<String> = channel
         .server_streaming(COUNT, Request::new("3:x".to_owned()))
         .await
         .unwrap();
