@@ -1,7 +1,12 @@
-//! Compiles every `.proto` under `proto/` into `OUT_DIR`: prost-build's
-//! messages and bare-grpc's services in one `<package>.rs` per package, plus
-//! `file_descriptor_set.bin` (imports and source info included) for
+//! Compiles the library's own protos, `proto/grpc/health/**` and `proto/grpc/reflection/**`,
+//! into `OUT_DIR`: prost-build's messages and bare-grpc's services in one `<package>.rs` per
+//! package, plus `file_descriptor_set.bin` (imports and source info included), which
+//! `services::reflection` embeds so that every reflection service can describe health and
 //! reflection.
+//!
+//! Only these: the other protos under `proto/` are the tests', examples' and bench's contracts,
+//! compiled by their own crate (`tests/contracts`, a dev-dependency), so a user's build
+//! generates no test contracts and the embedded descriptors hold only what the library serves.
 //!
 //! protoc is the vendored one from `protoc-bin-vendored` (a prebuilt binary
 //! shipped inside the crate, so a fresh machine needs no system protoc and
@@ -10,16 +15,20 @@
 
 use std::path::{Path, PathBuf};
 
+/// The library's own protos, directories below `proto/`.
+const OWN: &[&str] = &["proto/grpc/health", "proto/grpc/reflection"];
+
 fn main() -> std::io::Result<()> {
-    println!("cargo:rerun-if-changed=proto");
+    for dir in OWN {
+        println!("cargo:rerun-if-changed={dir}");
+    }
     println!("cargo:rerun-if-env-changed=PROTOC");
 
     let mut protos = Vec::new();
-    collect_protos(Path::new("proto"), &mut protos)?;
-    protos.sort();
-    if protos.is_empty() {
-        return Ok(());
+    for dir in OWN {
+        collect_protos(Path::new(dir), &mut protos)?;
     }
+    protos.sort();
 
     let protoc = match std::env::var_os("PROTOC") {
         Some(path) => PathBuf::from(path),
@@ -38,9 +47,6 @@ fn main() -> std::io::Result<()> {
 
 /// Every `*.proto` below `dir`, recursively.
 fn collect_protos(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if !dir.is_dir() {
-        return Ok(());
-    }
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {

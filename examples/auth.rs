@@ -10,15 +10,9 @@
 
 use bare_grpc::interceptor::auth::{BearerAuth, BearerToken};
 use bare_grpc::{Channel, Request, Response, Server, Status};
-use pb::greeter_grpc::{Greeter, GreeterClient, GreeterServer};
-use pb::{HelloReply, HelloRequest};
+use bare_grpc_contracts::helloworld::greeter_grpc::{Greeter, GreeterClient, GreeterServer};
+use bare_grpc_contracts::helloworld::{HelloReply, HelloRequest};
 use tokio::net::TcpListener;
-
-/// The generated messages and service of `proto/helloworld.proto`.
-#[allow(missing_docs, dead_code, clippy::all)]
-mod pb {
-    include!(concat!(env!("OUT_DIR"), "/helloworld.rs"));
-}
 
 /// The greeter.
 struct Hello;

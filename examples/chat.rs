@@ -20,10 +20,10 @@ mod seeds;
 use std::time::Duration;
 
 use bare_grpc::Server;
+use bare_grpc_contracts::chat::chat_server_grpc::ChatServerClient;
+use bare_grpc_contracts::chat::{Empty, Note};
 use seeds::chat::{self, ChatService};
 use seeds::cli::{self, Args};
-use seeds::pb::chat::chat_server_grpc::ChatServerClient;
-use seeds::pb::chat::{Empty, Note};
 
 const USAGE: &str = "usage: chat serve --port N
        chat call --addr HOST:PORT --name NAME --send MESSAGE [--send MESSAGE]...

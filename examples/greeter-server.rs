@@ -19,25 +19,12 @@
 //! `--threads` sets the tokio worker count (default 1), as the peers' flag does.
 
 use bare_grpc::{Request, Response, ResponseSink, Server, Status, Streaming};
-use pb::bench::collect_grpc::{Collect, CollectServer};
-use pb::bench::echo_grpc::{Echo, EchoServer};
-use pb::bench::stream_grpc::{Stream, StreamServer};
-use pb::bench::{Chunk, PumpRequest, Summary};
-use pb::helloworld::greeter_grpc::{Greeter, GreeterServer};
-use pb::helloworld::{HelloReply, HelloRequest};
-
-/// The generated messages and services of `proto/helloworld.proto` and `proto/bench.proto`.
-#[allow(missing_docs, dead_code, clippy::all)]
-mod pb {
-    /// `package helloworld;`
-    pub mod helloworld {
-        include!(concat!(env!("OUT_DIR"), "/helloworld.rs"));
-    }
-    /// `package bench;`
-    pub mod bench {
-        include!(concat!(env!("OUT_DIR"), "/bench.rs"));
-    }
-}
+use bare_grpc_contracts::bench::collect_grpc::{Collect, CollectServer};
+use bare_grpc_contracts::bench::echo_grpc::{Echo, EchoServer};
+use bare_grpc_contracts::bench::stream_grpc::{Stream, StreamServer};
+use bare_grpc_contracts::bench::{Chunk, PumpRequest, Summary};
+use bare_grpc_contracts::helloworld::greeter_grpc::{Greeter, GreeterServer};
+use bare_grpc_contracts::helloworld::{HelloReply, HelloRequest};
 
 /// Every service of the table above, on one stateless value.
 struct Bench;

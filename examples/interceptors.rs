@@ -13,15 +13,9 @@ use std::time::Duration;
 
 use bare_grpc::interceptor::{CallInfo, Interceptor, MessageView, Side};
 use bare_grpc::{Channel, Metadata, Request, Response, Server, Status};
-use pb::greeter_grpc::{Greeter, GreeterClient, GreeterServer};
-use pb::{HelloReply, HelloRequest};
+use bare_grpc_contracts::helloworld::greeter_grpc::{Greeter, GreeterClient, GreeterServer};
+use bare_grpc_contracts::helloworld::{HelloReply, HelloRequest};
 use tokio::net::TcpListener;
-
-/// The generated messages and service of `proto/helloworld.proto`.
-#[allow(missing_docs, dead_code, clippy::all)]
-mod pb {
-    include!(concat!(env!("OUT_DIR"), "/helloworld.rs"));
-}
 
 /// Logs each hook; its per-call state is the call's number.
 struct Logger {

@@ -26,17 +26,11 @@ use std::time::Duration;
 
 use bare_grpc::{Channel, Code, Encoding, Request, Status};
 
-/// The generated messages and services for `proto/grpc/testing/*.proto`.
-#[allow(missing_docs, dead_code, clippy::all)]
-pub mod grpc {
-    pub mod testing {
-        include!(concat!(env!("OUT_DIR"), "/grpc.testing.rs"));
-    }
-}
-
-use grpc::testing::test_service_grpc::{STREAMING_INPUT_CALL, TestServiceClient, UNARY_CALL};
-use grpc::testing::unimplemented_service_grpc::UnimplementedServiceClient;
-use grpc::testing::{
+use bare_grpc_contracts::grpc_testing::test_service_grpc::{
+    STREAMING_INPUT_CALL, TestServiceClient, UNARY_CALL,
+};
+use bare_grpc_contracts::grpc_testing::unimplemented_service_grpc::UnimplementedServiceClient;
+use bare_grpc_contracts::grpc_testing::{
     BoolValue, EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
     StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
     StreamingOutputCallResponse,

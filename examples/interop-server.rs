@@ -11,8 +11,9 @@
 //! serves until killed.
 //!
 //! Beside the TestService it serves `grpc.health.v1.Health` (the server and the TestService
-//! report SERVING; `docs/health.md`) and server reflection v1 and v1alpha over every descriptor
-//! `build.rs` compiled (`docs/reflection.md`).
+//! report SERVING; `docs/health.md`) and server reflection v1 and v1alpha over the contracts'
+//! descriptors (`bare_grpc_contracts::FILE_DESCRIPTOR_SET`, `grpc.testing` among them) and the
+//! built-in health and reflection ones (`docs/reflection.md`).
 
 #[path = "interop/test_service.rs"]
 mod test_service;
@@ -24,8 +25,9 @@ use bare_grpc::services::health::{self, health_service};
 use bare_grpc::services::reflection::Reflection;
 use tokio::net::TcpListener;
 
-/// Every `.proto` `build.rs` compiled, for reflection.
-const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/file_descriptor_set.bin"));
+/// The descriptors of every contract `tests/contracts` compiled (`grpc.testing` among them),
+/// for reflection.
+const DESCRIPTORS: &[u8] = bare_grpc_contracts::FILE_DESCRIPTOR_SET;
 
 fn usage(error: &str) -> ! {
     eprintln!(

@@ -16,11 +16,11 @@
 mod seeds;
 
 use bare_grpc::{Request, Server};
+use bare_grpc_contracts::ecommerce::Order;
+use bare_grpc_contracts::ecommerce::order_management_grpc::OrderManagementClient;
 use seeds::Messages;
 use seeds::cli::{self, Args};
 use seeds::order_management::{self, OrderManagementService, describe, describe_shipment};
-use seeds::pb::ecommerce::Order;
-use seeds::pb::ecommerce::order_management_grpc::OrderManagementClient;
 
 const USAGE: &str = "usage: order-management serve --port N
        order-management call --addr HOST:PORT            (demo: one call of each kind)

@@ -15,9 +15,9 @@
 mod seeds;
 
 use bare_grpc::Server;
+use bare_grpc_contracts::ecommerce::product_info_grpc::ProductInfoClient;
+use bare_grpc_contracts::ecommerce::{Product, ProductId};
 use seeds::cli::{self, Args};
-use seeds::pb::ecommerce::product_info_grpc::ProductInfoClient;
-use seeds::pb::ecommerce::{Product, ProductId};
 use seeds::product_info::{self, ProductInfoService};
 
 const USAGE: &str = "usage: product-info serve --port N

@@ -8,8 +8,8 @@
 //!
 //! ```text
 //!  server: Reflection::builder()
-//!            .file_descriptor_set(OUT_DIR/file_descriptor_set.bin)   what build.rs compiled
-//!            .service("grpc.health.v1.Health")                       what list_services says
+//!            .file_descriptor_set(FILE_DESCRIPTOR_SET)   the application's own protos
+//!            .service("grpc.health.v1.Health")           what list_services says
 //!  client: list_services                     ─▶ names
 //!          file_containing_symbol(Health)    ─▶ health.proto (and its imports), as protoc wrote it
 //!          file_by_filename("no/such.proto") ─▶ ErrorResponse NOT_FOUND, stream goes on
@@ -28,8 +28,10 @@ use bare_grpc::services::reflection::v1::server_reflection_response::MessageResp
 use bare_grpc::{Channel, Server};
 use tokio::net::TcpListener;
 
-/// What `build.rs` compiled: every `.proto` under `proto/`, imports included.
-const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/file_descriptor_set.bin"));
+/// The application's own descriptors, imports included: here the repository's contracts
+/// (`tests/contracts`); an application's `build.rs` writes its own
+/// `OUT_DIR/file_descriptor_set.bin`. Health and reflection are built in.
+const DESCRIPTORS: &[u8] = bare_grpc_contracts::FILE_DESCRIPTOR_SET;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -14,9 +14,9 @@
 mod seeds;
 
 use bare_grpc::Server;
+use bare_grpc_contracts::route_guide::Name;
+use bare_grpc_contracts::route_guide::route_guide_grpc::RouteGuideClient;
 use seeds::cli::{self, Args};
-use seeds::pb::route_guide::Name;
-use seeds::pb::route_guide::route_guide_grpc::RouteGuideClient;
 use seeds::route_guide::{self, RouteGuideService, describe};
 
 const USAGE: &str = "usage: route-guide serve --port N

@@ -26,10 +26,10 @@ mod seeds;
 use std::time::{Duration, Instant};
 
 use bare_grpc::{Channel, Server, Status};
+use bare_grpc_contracts::chat::Note;
+use bare_grpc_contracts::chat::chat_server_grpc::ChatServerClient;
 use seeds::chat::{self, ChatService};
 use seeds::order_management::{self, OrderManagementService};
-use seeds::pb::chat::Note;
-use seeds::pb::chat::chat_server_grpc::ChatServerClient;
 use seeds::product_info::{self, ProductInfoService};
 use seeds::route_guide::{self, RouteGuideService};
 use tokio::net::TcpListener;

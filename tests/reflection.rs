@@ -26,8 +26,8 @@ use bare_grpc::{Channel, Code, ResponseStream, Server};
 use common::TestServer;
 use tokio::time::timeout;
 
-/// Everything `build.rs` compiled, as the application would embed it.
-const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/file_descriptor_set.bin"));
+/// The contracts' descriptors (`grpc.testing` among them), as an application embeds its own.
+const DESCRIPTORS: &[u8] = bare_grpc_contracts::FILE_DESCRIPTOR_SET;
 
 /// Bound on each awaited event.
 const STEP: Duration = Duration::from_secs(15);
@@ -179,7 +179,7 @@ async fn ask(
     request: Option<MessageRequest>,
 ) -> MessageResponse {
     let request = ServerReflectionRequest {
-        host: String::new(),
+        host: "h".into(),
         message_request: request,
     };
     timeout(STEP, sink.send(request.clone()))
@@ -191,6 +191,7 @@ async fn ask(
         .unwrap()
         .unwrap()
         .expect("an answer");
+    assert_eq!(answer.valid_host, "h");
     assert_eq!(answer.original_request, Some(request));
     answer.message_response.expect("a message_response")
 }
@@ -200,6 +201,111 @@ fn error_code(response: MessageResponse) -> Code {
         MessageResponse::ErrorResponse(e) => Code::from_i32(e.error_code),
         other => panic!("expected an ErrorResponse, got {other:?}"),
     }
+}
+
+/// The name of a serialized `FileDescriptorProto` (field 1), all a test needs of it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct FileName {
+    #[prost(string, tag = "1")]
+    name: String,
+}
+
+/// A v1 stream on a fresh server, as `interop-server` runs it.
+async fn open_v1() -> (
+    TestServer,
+    RequestSink<ServerReflectionRequest>,
+    ResponseStream<ServerReflectionResponse>,
+) {
+    let (server, _) = server();
+    let running = TestServer::start(server).await;
+    let client = ServerReflectionClient::new(Channel::lazy(&running.addr.to_string()).unwrap());
+    let (sink, answers) = timeout(STEP, client.server_reflection_info(()))
+        .await
+        .unwrap()
+        .unwrap();
+    (running, sink, answers)
+}
+
+#[tokio::test]
+async fn lists_advertised_and_reflection_services() {
+    let (_running, mut sink, mut answers) = open_v1().await;
+    let MessageResponse::ListServicesResponse(list) = ask(
+        &mut sink,
+        &mut answers,
+        Some(MessageRequest::ListServices(String::new())),
+    )
+    .await
+    else {
+        panic!("not a service list")
+    };
+    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+            "grpc.testing.TestService",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn symbol_answers_hold_the_file_then_its_imports() {
+    let (_running, mut sink, mut answers) = open_v1().await;
+    let MessageResponse::FileDescriptorResponse(files) = ask(
+        &mut sink,
+        &mut answers,
+        Some(MessageRequest::FileContainingSymbol(
+            "grpc.testing.TestService.UnaryCall".into(),
+        )),
+    )
+    .await
+    else {
+        panic!("not files")
+    };
+    let names: Vec<String> = files
+        .file_descriptor_proto
+        .iter()
+        .map(|b| {
+            <FileName as prost::Message>::decode(b.as_slice())
+                .unwrap()
+                .name
+        })
+        .collect();
+    assert_eq!(names[0], "grpc/testing/test.proto");
+    let mut imports = names[1..].to_vec();
+    imports.sort();
+    assert_eq!(
+        imports,
+        ["grpc/testing/empty.proto", "grpc/testing/messages.proto"]
+    );
+}
+
+#[tokio::test]
+async fn unanswerable_requests_are_error_responses() {
+    let (_running, mut sink, mut answers) = open_v1().await;
+    let rows = [
+        MessageRequest::FileByFilename("no/such.proto".into()),
+        MessageRequest::FileContainingSymbol("no.such.Symbol".into()),
+        MessageRequest::FileContainingExtension(
+            bare_grpc::services::reflection::v1::ExtensionRequest {
+                containing_type: "grpc.testing.SimpleRequest".into(),
+                extension_number: 1000,
+            },
+        ),
+        MessageRequest::AllExtensionNumbersOfType("no.such.Type".into()),
+    ];
+    for request in rows {
+        assert_eq!(
+            error_code(ask(&mut sink, &mut answers, Some(request)).await),
+            Code::NotFound
+        );
+    }
+    assert_eq!(
+        error_code(ask(&mut sink, &mut answers, None).await),
+        Code::InvalidArgument
+    );
 }
 
 /// v1 over the wire with our client: errors are answers, the stream goes on, and the call

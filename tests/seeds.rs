@@ -30,17 +30,17 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use bare_grpc::{Channel, Code, Request, Server};
+use bare_grpc_contracts::chat::chat_server_grpc::ChatServerClient;
+use bare_grpc_contracts::chat::{Empty, Note};
+use bare_grpc_contracts::ecommerce::order_management_grpc::OrderManagementClient;
+use bare_grpc_contracts::ecommerce::product_info_grpc::ProductInfoClient;
+use bare_grpc_contracts::ecommerce::{Order, Product, ProductId};
+use bare_grpc_contracts::route_guide::Name;
+use bare_grpc_contracts::route_guide::route_guide_grpc::RouteGuideClient;
 use common::TestServer;
 use seeds::Messages;
 use seeds::chat::ChatService;
 use seeds::order_management::{self, OrderManagementService};
-use seeds::pb::chat::chat_server_grpc::ChatServerClient;
-use seeds::pb::chat::{Empty, Note};
-use seeds::pb::ecommerce::order_management_grpc::OrderManagementClient;
-use seeds::pb::ecommerce::product_info_grpc::ProductInfoClient;
-use seeds::pb::ecommerce::{Order, Product, ProductId};
-use seeds::pb::route_guide::Name;
-use seeds::pb::route_guide::route_guide_grpc::RouteGuideClient;
 use seeds::product_info::{self, ProductInfoService};
 use seeds::route_guide::{self, RouteGuideService};
 
@@ -483,7 +483,9 @@ async fn order_management_unknown_ids_are_not_found_and_change_nothing() {
     let server = TestServer::start(
         Server::builder()
             .add_service(
-                seeds::pb::ecommerce::order_management_grpc::OrderManagementServer::new(service),
+                bare_grpc_contracts::ecommerce::order_management_grpc::OrderManagementServer::new(
+                    service,
+                ),
             )
             .build(),
     )

@@ -10,9 +10,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use bare_grpc::Server;
+use bare_grpc_contracts::grpc_testing::{Payload, SimpleRequest};
 use bytes::Bytes;
 use common::TestServer;
-use common::test_service::grpc::testing::{Payload, SimpleRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -13,13 +13,8 @@ use http::{HeaderMap, StatusCode};
 use prost::Message;
 use tokio::sync::mpsc;
 
-#[allow(missing_docs, dead_code, clippy::all)]
-mod edge {
-    include!(concat!(env!("OUT_DIR"), "/edge.rs"));
-}
-
-use edge::Text;
-use edge::edge_grpc::{Edge, EdgeServer};
+use bare_grpc_contracts::edge::Text;
+use bare_grpc_contracts::edge::edge_grpc::{Edge, EdgeServer};
 
 /// The test-only `edge.Edge` service. `dropped` reports each Hang handler's cancellation.
 struct EdgeService {
@@ -655,7 +650,7 @@ async fn many_concurrent_calls_on_one_connection() {
 
 #[tokio::test]
 async fn thousands_of_small_data_frames_within_the_window_are_not_abuse() {
-    use common::test_service::grpc::testing::{
+    use bare_grpc_contracts::grpc_testing::{
         Payload, StreamingInputCallRequest, StreamingInputCallResponse,
     };
     // A client streaming 20,000 small messages, one DATA frame each, as fast as flow control

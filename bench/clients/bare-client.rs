@@ -25,25 +25,12 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bare_grpc::{Channel, Request, Status};
-use pb::bench::collect_grpc::CollectClient;
-use pb::bench::echo_grpc::EchoClient;
-use pb::bench::stream_grpc::StreamClient;
-use pb::bench::{Chunk, PumpRequest};
-use pb::helloworld::HelloRequest;
-use pb::helloworld::greeter_grpc::GreeterClient;
-
-/// The generated messages and clients of `proto/helloworld.proto` and `proto/bench.proto`.
-#[allow(missing_docs, dead_code, clippy::all)]
-mod pb {
-    /// `package helloworld;`
-    pub mod helloworld {
-        include!(concat!(env!("OUT_DIR"), "/helloworld.rs"));
-    }
-    /// `package bench;`
-    pub mod bench {
-        include!(concat!(env!("OUT_DIR"), "/bench.rs"));
-    }
-}
+use bare_grpc_contracts::bench::collect_grpc::CollectClient;
+use bare_grpc_contracts::bench::echo_grpc::EchoClient;
+use bare_grpc_contracts::bench::stream_grpc::StreamClient;
+use bare_grpc_contracts::bench::{Chunk, PumpRequest};
+use bare_grpc_contracts::helloworld::HelloRequest;
+use bare_grpc_contracts::helloworld::greeter_grpc::GreeterClient;
 
 /// `count` clones of one message, produced on demand: the request stream of Drain.
 struct Repeat<T> {

@@ -6,16 +6,8 @@ use std::time::Duration;
 
 use bare_grpc::{Code, Encoding, Metadata, Request, Response, ResponseSink, Status, Streaming};
 
-/// The generated messages and services for `proto/grpc/testing/*.proto`.
-#[allow(missing_docs, dead_code, clippy::all)]
-pub mod grpc {
-    pub mod testing {
-        include!(concat!(env!("OUT_DIR"), "/grpc.testing.rs"));
-    }
-}
-
-use grpc::testing::test_service_grpc::{TestService, TestServiceServer};
-use grpc::testing::{
+use bare_grpc_contracts::grpc_testing::test_service_grpc::{TestService, TestServiceServer};
+use bare_grpc_contracts::grpc_testing::{
     EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
     StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
     StreamingOutputCallResponse,

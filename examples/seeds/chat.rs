@@ -35,8 +35,8 @@ use bare_grpc::{Channel, Request, Response, ResponseSink, ResponseStream, Status
 use tokio::sync::watch;
 
 use super::lock;
-use super::pb::chat::chat_server_grpc::{ChatServer, ChatServerClient, ChatServerServer};
-use super::pb::chat::{Empty, Note};
+use bare_grpc_contracts::chat::chat_server_grpc::{ChatServer, ChatServerClient, ChatServerServer};
+use bare_grpc_contracts::chat::{Empty, Note};
 
 /// The chat room. Clones share the room, so a test can keep one to watch the subscribers.
 #[derive(Clone, Debug)]

@@ -3,17 +3,18 @@
 //! `order-management`, `route-guide`, `chat` and `tour`, and by `tests/seeds*.rs`.
 //!
 //! ```text
-//!  proto file                           package     OUT_DIR file   module here
-//!  proto/ecommerce/product_info.proto   ecommerce   ecommerce.rs   pb::ecommerce
-//!  proto/ecommerce/order_management..   ecommerce   ecommerce.rs   pb::ecommerce
-//!  proto/person.proto, route_guide..    (none)      _.rs           pb::route_guide
-//!  proto/chat.proto                     grpc        grpc.rs        pb::chat
+//!  proto file                           package     module of bare_grpc_contracts
+//!  proto/ecommerce/product_info.proto   ecommerce   ecommerce
+//!  proto/ecommerce/order_management..   ecommerce   ecommerce
+//!  proto/person.proto, route_guide..    (none)      route_guide
+//!  proto/chat.proto                     grpc        chat
 //! ```
 //!
 //! The rule these follow is the seeds' own: the .proto files are the seeds' exactly, so the
 //! `:path` of every call is what the seeds' Python clients send (`/RouteGuide/GetPerson` has no
 //! package; `/grpc.ChatServer/ChatStream` lives in package `grpc`, beside our interop
-//! `grpc.testing`, which is a different OUT_DIR file and never meets this one).
+//! `grpc.testing`, which is a different generated file and never meets this one). The messages
+//! and generated services come from `bare_grpc_contracts` (`tests/contracts`).
 //!
 //! Why one module tree for five binaries and two test crates: the tour serves all four services
 //! in one process and the tests serve them in-process, so the services are written once here;
@@ -32,23 +33,6 @@ pub mod route_guide;
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
-
-/// The messages and generated services of the seed protos.
-#[allow(missing_docs, clippy::all)]
-pub mod pb {
-    /// `package ecommerce;`: ProductInfo and OrderManagement.
-    pub mod ecommerce {
-        include!(concat!(env!("OUT_DIR"), "/ecommerce.rs"));
-    }
-    /// No package: `person.proto` and `route_guide.proto` (paths `/RouteGuide/...`).
-    pub mod route_guide {
-        include!(concat!(env!("OUT_DIR"), "/_.rs"));
-    }
-    /// `package grpc;`: the chat seed's ChatServer.
-    pub mod chat {
-        include!(concat!(env!("OUT_DIR"), "/grpc.rs"));
-    }
-}
 
 /// Locks `mutex`, also after a panic elsewhere: the data behind these locks is valid after any
 /// single statement, so a poisoned lock carries nothing worth refusing service over.

@@ -36,11 +36,11 @@ use std::time::Duration;
 
 use bare_grpc::{Channel, Request, Response, ResponseSink, Status, Streaming};
 
-use super::pb::ecommerce::order_management_grpc::{
+use super::{Messages, lock};
+use bare_grpc_contracts::ecommerce::order_management_grpc::{
     OrderManagement, OrderManagementClient, OrderManagementServer,
 };
-use super::pb::ecommerce::{CombinedShipment, Order};
-use super::{Messages, lock};
+use bare_grpc_contracts::ecommerce::{CombinedShipment, Order};
 
 /// Orders per shipment: a destination's shipment goes out as soon as it holds this many.
 pub const SHIPMENT_SIZE: usize = 3;

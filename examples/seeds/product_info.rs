@@ -18,8 +18,10 @@ use std::sync::Mutex;
 use bare_grpc::{Channel, Request, Response, Status};
 
 use super::lock;
-use super::pb::ecommerce::product_info_grpc::{ProductInfo, ProductInfoClient, ProductInfoServer};
-use super::pb::ecommerce::{Product, ProductId};
+use bare_grpc_contracts::ecommerce::product_info_grpc::{
+    ProductInfo, ProductInfoClient, ProductInfoServer,
+};
+use bare_grpc_contracts::ecommerce::{Product, ProductId};
 
 /// The ProductInfo service: a catalogue safe under concurrent calls.
 #[derive(Debug, Default)]

@@ -17,9 +17,11 @@
 
 use bare_grpc::{Channel, Request, Response, ResponseSink, Status, Streaming};
 
-use super::pb::route_guide::person::{Address, Gender};
-use super::pb::route_guide::route_guide_grpc::{RouteGuide, RouteGuideClient, RouteGuideServer};
-use super::pb::route_guide::{Name, Person};
+use bare_grpc_contracts::route_guide::person::{Address, Gender};
+use bare_grpc_contracts::route_guide::route_guide_grpc::{
+    RouteGuide, RouteGuideClient, RouteGuideServer,
+};
+use bare_grpc_contracts::route_guide::{Name, Person};
 
 /// The RouteGuide service over the seed's two people.
 #[derive(Debug)]
