@@ -66,6 +66,7 @@ pub use streaming::Streaming;
 use crate::compression::Encoding;
 use crate::interceptor::{Chain, ChainBuilder, Interceptor};
 use crate::metadata::Metadata;
+use crate::transport::server::{Call, ConnectionConfig, Streams};
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// One accepted call, handed to a dispatch-table row: the parsed request headers and the two
@@ -104,16 +105,8 @@ pub(crate) struct ServerConfig {
     pub(crate) max_send: usize,
     /// Compress responses with this when the client accepts it.
     pub(crate) send_compression: Option<Encoding>,
-    /// SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients.
-    pub(crate) max_concurrent_streams: Option<u32>,
-    /// SETTINGS_INITIAL_WINDOW_SIZE (per stream).
-    pub(crate) initial_stream_window: u32,
-    /// The connection-level receive window.
-    pub(crate) initial_connection_window: u32,
-    /// SETTINGS_MAX_FRAME_SIZE.
-    pub(crate) max_frame_size: Option<u32>,
-    /// How long graceful shutdown waits for in-flight calls before closing connections.
-    pub(crate) drain_timeout: Duration,
+    /// The HTTP/2 settings and the drain timeout, which the transport applies.
+    pub(crate) connection: ConnectionConfig,
 }
 
 impl Default for ServerConfig {
@@ -122,11 +115,13 @@ impl Default for ServerConfig {
             max_recv: DEFAULT_MAX_MESSAGE_SIZE,
             max_send: usize::MAX,
             send_compression: None,
-            max_concurrent_streams: None,
-            initial_stream_window: DEFAULT_WINDOW,
-            initial_connection_window: DEFAULT_WINDOW,
-            max_frame_size: Some(DEFAULT_MAX_FRAME_SIZE),
-            drain_timeout: Duration::from_secs(10),
+            connection: ConnectionConfig {
+                max_concurrent_streams: None,
+                initial_stream_window: DEFAULT_WINDOW,
+                initial_connection_window: DEFAULT_WINDOW,
+                max_frame_size: Some(DEFAULT_MAX_FRAME_SIZE),
+                drain_timeout: Duration::from_secs(10),
+            },
         }
     }
 }
@@ -137,6 +132,23 @@ pub(crate) struct Shared {
     pub(crate) router: Router,
     /// Run around every routed call; empty (and free) unless the builder added some.
     pub(crate) interceptors: Chain,
+}
+
+/// The transport runs what the server routes: each new stream becomes a call here
+/// (`head::start_call`).
+impl Streams for Shared {
+    fn config(&self) -> &ConnectionConfig {
+        &self.config.connection
+    }
+
+    fn start_call(
+        &self,
+        request: http::Request<h2::RecvStream>,
+        respond: h2::server::SendResponse<Bytes>,
+        remote_addr: Option<SocketAddr>,
+    ) -> Option<Call> {
+        start_call(request, respond, remote_addr, self)
+    }
 }
 
 /// Builds a [`Server`]: services, limits, HTTP/2 settings.
@@ -190,32 +202,32 @@ impl Builder {
 
     /// SETTINGS_MAX_CONCURRENT_STREAMS: how many calls one connection may have open at once.
     pub fn max_concurrent_streams(mut self, max: u32) -> Self {
-        self.config.max_concurrent_streams = Some(max);
+        self.config.connection.max_concurrent_streams = Some(max);
         self
     }
 
     /// SETTINGS_INITIAL_WINDOW_SIZE: how many bytes a client may send on one call unacknowledged
     /// (default 1 MiB).
     pub fn initial_stream_window_size(mut self, size: u32) -> Self {
-        self.config.initial_stream_window = size;
+        self.config.connection.initial_stream_window = size;
         self
     }
 
     /// The connection-level receive window, shared by all calls on a connection (default 1 MiB).
     pub fn initial_connection_window_size(mut self, size: u32) -> Self {
-        self.config.initial_connection_window = size;
+        self.config.connection.initial_connection_window = size;
         self
     }
 
     /// SETTINGS_MAX_FRAME_SIZE (16 KiB to 16 MiB - 1; default 128 KiB).
     pub fn max_frame_size(mut self, size: u32) -> Self {
-        self.config.max_frame_size = Some(size);
+        self.config.connection.max_frame_size = Some(size);
         self
     }
 
     /// How long graceful shutdown lets in-flight calls run before closing (default 10 s).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
-        self.config.drain_timeout = timeout;
+        self.config.connection.drain_timeout = timeout;
         self
     }
 
