@@ -37,11 +37,15 @@
 //! needs no channel between the handler and the HTTP/2 stream, and gives back-pressure for free:
 //! `send` waits for the peer's flow-control window.
 
-mod drive;
+// `call`, `drive`, `method` and `router` hold what generated code names (`ServerCall`, the `serve_*` drivers, the
+// method traits, the dispatch-table row): crate-visible, so that `crate::codegen` presents them
+// to generated code and nothing else does.
+pub(crate) mod call;
+pub(crate) mod drive;
 mod head;
-mod method;
+pub(crate) mod method;
 mod respond;
-mod router;
+pub(crate) mod router;
 mod sink;
 mod streaming;
 
@@ -55,30 +59,16 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
-pub use drive::{serve_bidi, serve_client_streaming, serve_server_streaming, serve_unary};
-pub(crate) use head::{CallHead, start_call};
-pub use method::{BidiMethod, ClientStreamingMethod, ServerStreamingMethod, UnaryMethod};
+pub(crate) use head::start_call;
 pub(crate) use router::Router;
-pub use router::{CallFuture, Route, Service};
+pub use router::Service;
 pub use sink::ResponseSink;
 pub use streaming::Streaming;
 
 use crate::compression::Encoding;
 use crate::interceptor::{Chain, ChainBuilder, Interceptor};
-use crate::metadata::Metadata;
 use crate::transport::server::{Call, ConnectionConfig, Streams};
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
-
-/// One accepted call, handed to a dispatch-table row: the parsed request headers and the two
-/// halves of the HTTP/2 stream. A dispatch-table row hands it to its `serve_*` driver.
-pub struct ServerCall {
-    pub(crate) head: CallHead,
-    /// The request's custom metadata, apart from `head` so that the call's future, which keeps
-    /// `head` to the end, does not also keep an emptied map once the handler has the metadata.
-    pub(crate) metadata: Metadata,
-    pub(crate) body: h2::RecvStream,
-    pub(crate) respond: h2::server::SendResponse<Bytes>,
-}
 
 /// The receive windows we announce, per stream and per connection: 1 MiB. HTTP/2's default
 /// (64 KiB, RFC 9113 §6.9.2) lets a client send only 64 KiB per round trip, which caps a 1 MiB

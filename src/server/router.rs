@@ -32,7 +32,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::call::CallKind;
-use crate::server::ServerCall;
+use crate::server::call::ServerCall;
 use crate::status::Status;
 
 /// The future that serves one call, produced by a [`Route`]'s handler.
