@@ -179,7 +179,7 @@ impl Metadata {
     ///
     /// Pseudo-headers never reach a `HeaderMap` (`http` keeps them in the
     /// request/response parts), so only the reserved names are hidden.
-    pub fn from_headers(headers: HeaderMap) -> Metadata {
+    pub(crate) fn from_headers(headers: HeaderMap) -> Metadata {
         let present = headers
             .keys()
             .fold(0, |mask, name| mask | reserved_bit(name));
@@ -310,7 +310,7 @@ impl Metadata {
     }
 
     /// Appends every entry to `headers` (for sending).
-    pub fn merge_into(&self, headers: &mut HeaderMap) {
+    pub(crate) fn merge_into(&self, headers: &mut HeaderMap) {
         for (name, value) in self.entries() {
             headers.append(name.clone(), value.clone());
         }
@@ -318,18 +318,11 @@ impl Metadata {
 
     /// Every value of `key` as received, printable or not (`-bin` values still in base64);
     /// nothing for a reserved key.
-    pub fn get_all_raw<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a HeaderValue> + use<'a> {
+    pub(crate) fn get_all_raw<'a>(
+        &'a self,
+        key: &str,
+    ) -> impl Iterator<Item = &'a HeaderValue> + use<'a> {
         self.raw_values(key)
-    }
-
-    /// The entries as a header map, ready to send.
-    pub fn into_headers(mut self) -> HeaderMap {
-        for (i, name) in RESERVED.iter().enumerate() {
-            if self.hidden & (1 << i) != 0 {
-                self.headers.remove(name);
-            }
-        }
-        self.headers
     }
 
     /// The values of `key`, none when it is a hidden name.
@@ -340,7 +333,7 @@ impl Metadata {
 
     /// Is `name` reserved by gRPC or HTTP/2, so never custom metadata?
     /// Compared case-insensitively.
-    pub fn is_reserved(name: &str) -> bool {
+    pub(crate) fn is_reserved(name: &str) -> bool {
         RESERVED
             .iter()
             .any(|r| r.as_str().eq_ignore_ascii_case(name))
@@ -418,6 +411,16 @@ fn bin_entry(key: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), Inval
 mod tests {
     use super::*;
     use crate::status::{Code, Status};
+
+    /// The visible entries as a header map: what a received map would look like sent on.
+    fn into_headers(mut md: Metadata) -> HeaderMap {
+        for (i, name) in RESERVED.iter().enumerate() {
+            if md.hidden & (1 << i) != 0 {
+                md.headers.remove(name);
+            }
+        }
+        md.headers
+    }
 
     /// Header-Name and ASCII-Value rules for what the local program inserts;
     /// `None` means accepted.
@@ -580,7 +583,7 @@ mod tests {
         md.merge_into(&mut merged);
         let keys: Vec<&str> = md.keys().collect();
         let debug = format!("{md:?}");
-        let sent = md.clone().into_headers();
+        let sent = into_headers(md.clone());
         for &(name, kept) in rows {
             assert_eq!(md.get_all_raw(name).count() == 1, kept, "{name}");
             assert_eq!(md.get(name).is_some(), kept, "{name}");
@@ -687,6 +690,6 @@ mod tests {
         let mut keys: Vec<_> = md.keys().collect();
         keys.sort_unstable();
         assert_eq!(keys, ["k", "k-bin"]);
-        assert_eq!(md.clone().into_headers().len(), 3);
+        assert_eq!(into_headers(md.clone()).len(), 3);
     }
 }

@@ -222,7 +222,7 @@ impl Code {
     /// The code for a response that has HTTP status `status` and no
     /// `grpc-status` (http-grpc-status-mapping.md). Only for clients: "If
     /// grpc-status was provided, it _must_ be used."
-    pub fn from_http_status(status: u16) -> Code {
+    pub(crate) fn from_http_status(status: u16) -> Code {
         HTTP_STATUS_TABLE
             .iter()
             .find(|row| row.0 == status)
@@ -231,7 +231,7 @@ impl Code {
 
     /// The code for a stream reset by the peer with `reason`
     /// (PROTOCOL-HTTP2 § Errors).
-    pub fn from_h2_reason(reason: h2::Reason) -> Code {
+    pub(crate) fn from_h2_reason(reason: h2::Reason) -> Code {
         H2_REASON_TABLE
             .iter()
             .find(|row| row.0 == reason)
@@ -427,7 +427,7 @@ impl Status {
     ///
     /// The three `grpc-*` fields replace any earlier value in `headers`, so
     /// the block always holds exactly one status; metadata is appended.
-    pub fn add_to_headers(&self, headers: &mut HeaderMap) {
+    pub(crate) fn add_to_headers(&self, headers: &mut HeaderMap) {
         // The code's digits as a static value: no formatting, no allocation per call.
         headers.insert(GRPC_STATUS, HeaderValue::from_static(self.code.digits()));
         if self.message.is_empty() {
@@ -460,7 +460,7 @@ impl Status {
     /// anything else, with the bad value quoted in the message. A
     /// `grpc-status-details-bin` that is not base64 is dropped. The other
     /// non-reserved headers become the status's metadata.
-    pub fn from_headers(headers: &HeaderMap) -> Option<Status> {
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Status> {
         let raw = headers.get(GRPC_STATUS)?.as_bytes();
         let message = headers
             .get(GRPC_MESSAGE)
@@ -548,7 +548,7 @@ impl From<InvalidMetadata> for Status {
 
 /// Percent-encodes a status message for `grpc-message`: bytes 0x20-0x7E
 /// except `%` pass through, every other byte of the UTF-8 becomes `%XX`.
-pub fn encode_grpc_message(message: &str) -> String {
+pub(crate) fn encode_grpc_message(message: &str) -> String {
     /// Upper-case hex digits, as the ABNF's `0-9 A-F` asks.
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(message.len());
@@ -570,7 +570,7 @@ pub fn encode_grpc_message(message: &str) -> String {
 /// away the message" (PROTOCOL-HTTP2 § Responses). A `%` not followed by two
 /// hex digits (either case) is kept as-is, and bytes that do not form UTF-8
 /// become U+FFFD.
-pub fn decode_grpc_message(value: &[u8]) -> String {
+pub(crate) fn decode_grpc_message(value: &[u8]) -> String {
     let mut out = Vec::with_capacity(value.len());
     let mut i = 0;
     while i < value.len() {
