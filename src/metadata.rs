@@ -191,9 +191,9 @@ impl Metadata {
     ///
     /// Why hide rather than remove: a request carries two to four of the fifteen reserved
     /// names (content-type, te, often content-length and grpc-timeout), and each
-    /// `HeaderMap::remove` hashes its name, probes the table and shifts the entries after it:
-    /// hiding took 812 instructions off a unary call under h2load, whose requests carry three
-    /// of them (callgrind, see `docs/performance.md`). Hiding costs nothing here; the accessors pay a comparison per
+    /// `HeaderMap::remove` hashes its name, probes the table and shifts the entries after it,
+    /// on every request (the instructions hiding saves are in
+    /// docs/performance.md § Measurements behind the code's choices). Hiding costs nothing here; the accessors pay a comparison per
     /// entry, and only for a map that has hidden names.
     pub(crate) fn from_headers_without(headers: HeaderMap, present: u16) -> Metadata {
         if present != 0 && present.count_ones() as usize == headers.keys_len() {

@@ -226,8 +226,8 @@ impl MessageDecoder {
     /// [`push`](Self::push) then [`next_message`](Self::next_message), in one step that does
     /// not queue the payload when nothing else is buffered and a whole message lies at its
     /// front. That is the usual request — one small message in one DATA frame — and it then
-    /// costs no allocation for the queue (about 200 of the 38,000 instructions of a unary
-    /// call, measured with callgrind).
+    /// costs no allocation for the queue (what that saves a unary call is in
+    /// docs/performance.md § Measurements behind the code's choices).
     pub(crate) fn push_next(&mut self, mut data: Bytes) -> Result<Option<RawMessage>, Status> {
         if self.is_empty() {
             if let Some(message) = slice_whole(&mut data, self.max_len)? {

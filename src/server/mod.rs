@@ -80,9 +80,9 @@ const DEFAULT_WINDOW: u32 = 1 << 20;
 /// (`client::DEFAULT_MAX_FRAME_SIZE`). It is a permission, not a demand (RFC 9113 §6.5.2: every
 /// peer must accept up to 16 MiB - 1, and may keep sending 16 KiB frames, as grpc-go does), but
 /// `h2` writes each DATA frame with its own `writev`, so at HTTP/2's 16 KiB default a client
-/// uploading a 1 MiB message makes 64 writes and wakes us 64 times. Measured (`bench-client
-/// big-up`, 200 × 1 MiB): 1,731 MB/s at 16 KiB, 3,291 MB/s at 128 KiB; the server's CPU fell
-/// from 70–90 ms to 20–40 ms. It pays because the message decoder gathers a message spread over
+/// uploading a 1 MiB message makes 64 writes and wakes us 64 times; 128 KiB roughly doubled an
+/// upload's throughput and cut the server's CPU (`docs/performance.md` § "Windows and frame
+/// sizes"). It pays because the message decoder gathers a message spread over
 /// frames into one reused buffer (`wire.rs`), so larger frames are no larger copies.
 const DEFAULT_MAX_FRAME_SIZE: u32 = 128 * 1024;
 
