@@ -74,7 +74,8 @@ impl Interceptor for RequestId {
 
     fn on_start(&self, _: &CallInfo, metadata: &mut Metadata) -> Result<(), Status> {
         let id = self.0.fetch_add(1, Ordering::Relaxed);
-        metadata.insert("x-request-id", &format!("req-{id}"))
+        metadata.insert("x-request-id", &format!("req-{id}"))?;
+        Ok(())
     }
 }
 

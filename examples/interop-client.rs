@@ -358,13 +358,17 @@ fn with_echo_metadata<T>(message: T) -> Result<Request<T>, String> {
     let mut request = Request::new(message);
     step(
         "metadata",
-        request.metadata_mut().insert(INITIAL_KEY, INITIAL_VALUE),
+        request
+            .metadata_mut()
+            .insert(INITIAL_KEY, INITIAL_VALUE)
+            .map_err(Status::from),
     )?;
     step(
         "metadata",
         request
             .metadata_mut()
-            .insert_bin(TRAILING_KEY, TRAILING_VALUE),
+            .insert_bin(TRAILING_KEY, TRAILING_VALUE)
+            .map_err(Status::from),
     )?;
     Ok(request)
 }

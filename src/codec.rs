@@ -51,19 +51,10 @@ use crate::status::Status;
 use crate::wire::{MessagePrefix, PREFIX_LEN, RawMessage};
 
 /// Appends one length-prefixed message to `buf`; compresses when `encoding` != Identity.
-/// On error `buf` is left as it was.
-pub fn encode_message<M: prost::Message>(
-    msg: &M,
-    encoding: Encoding,
-    buf: &mut BytesMut,
-) -> Result<(), Status> {
-    encode_message_within(msg, encoding, usize::MAX, buf)
-}
-
-/// [`encode_message`] with a send limit on the protobuf length (before compression): a larger
-/// message is RESOURCE_EXHAUSTED and nothing is written. The limit is checked against the
+/// On error `buf` is left as it was. The send limit is on the protobuf length (before
+/// compression): a larger message is RESOURCE_EXHAUSTED and nothing is written. The limit is checked against the
 /// length the encoder computes anyway, so a limited send costs no second pass over the message.
-pub fn encode_message_within<M: prost::Message>(
+pub(crate) fn encode_message_within<M: prost::Message>(
     msg: &M,
     encoding: Encoding,
     max_len: usize,
@@ -179,7 +170,7 @@ fn too_long(len: usize) -> Status {
 /// `encoding` is the call's grpc-encoding (Identity when the header was absent).
 /// compressed flag + Identity -> INTERNAL; undecodable protobuf -> INTERNAL;
 /// inflated size over max_len -> RESOURCE_EXHAUSTED.
-pub fn decode_message<M: prost::Message + Default>(
+pub(crate) fn decode_message<M: prost::Message + Default>(
     raw: RawMessage,
     encoding: Encoding,
     max_len: usize,
@@ -223,6 +214,15 @@ mod tests {
     use super::*;
     use crate::status::Code;
     use crate::wire::MessageDecoder;
+
+    /// One message with no send limit.
+    fn encode_message<M: prost::Message>(
+        msg: &M,
+        encoding: Encoding,
+        buf: &mut BytesMut,
+    ) -> Result<(), Status> {
+        encode_message_within(msg, encoding, usize::MAX, buf)
+    }
 
     /// A small message with the field kinds gRPC test services use.
     #[derive(Clone, PartialEq, prost::Message)]

@@ -14,12 +14,15 @@ pub use futures_core::Stream;
 pub use crate::call::{CallKind, IntoRequest, Request, Response};
 pub use crate::client::ResponseStream;
 pub use crate::client::{Channel, RequestSink};
-pub use crate::server::Streaming;
-pub use crate::server::{
-    BidiMethod, CallFuture, ClientStreamingMethod, ResponseSink, Route, ServerCall,
-    ServerStreamingMethod, Service, UnaryMethod, serve_bidi, serve_client_streaming,
-    serve_server_streaming, serve_unary,
+pub use crate::server::call::ServerCall;
+pub use crate::server::drive::{
+    serve_bidi, serve_client_streaming, serve_server_streaming, serve_unary,
 };
+pub use crate::server::method::{
+    BidiMethod, ClientStreamingMethod, ServerStreamingMethod, UnaryMethod,
+};
+pub use crate::server::router::{CallFuture, Route};
+pub use crate::server::{ResponseSink, Service, Streaming};
 pub use crate::status::Status;
 
 /// The generated-code surface version. Generated files refer to it as a compile-time check.

@@ -62,7 +62,7 @@ impl Encoding {
     /// The encoding named by a `grpc-encoding` value; `None` when this build
     /// cannot decode it (the server then answers UNIMPLEMENTED). Content-codings
     /// are case-insensitive (RFC 9110 §8.4.1).
-    pub fn from_name(name: &[u8]) -> Option<Encoding> {
+    pub(crate) fn from_name(name: &[u8]) -> Option<Encoding> {
         if name.eq_ignore_ascii_case(b"identity") {
             return Some(Encoding::Identity);
         }
@@ -82,7 +82,7 @@ impl Encoding {
     }
 
     /// Value for grpc-accept-encoding: every encoding this build can decode.
-    pub fn accept_header() -> &'static str {
+    pub(crate) fn accept_header() -> &'static str {
         if cfg!(feature = "gzip") {
             "identity,gzip"
         } else {
@@ -93,7 +93,7 @@ impl Encoding {
     /// Is `self` listed in a peer's grpc-accept-encoding value (identity always
     /// is)? The value is a comma-separated list; spaces and tabs around each name
     /// are ignored, as are letter case and empty entries.
-    pub fn accepted_by(self, accept_encoding: Option<&[u8]>) -> bool {
+    pub(crate) fn accepted_by(self, accept_encoding: Option<&[u8]>) -> bool {
         if self == Encoding::Identity {
             return true;
         }
@@ -111,7 +111,7 @@ impl Encoding {
 /// Appends `data` encoded with `encoding` to `out`. Identity copies it as is.
 /// UNIMPLEMENTED for an encoding this build lacks. On error `out` may hold a
 /// partial encoding after its original contents; the caller truncates it.
-pub fn compress(encoding: Encoding, data: &[u8], out: &mut BytesMut) -> Result<(), Status> {
+pub(crate) fn compress(encoding: Encoding, data: &[u8], out: &mut BytesMut) -> Result<(), Status> {
     match encoding {
         Encoding::Identity => {
             out.extend_from_slice(data);
@@ -125,7 +125,7 @@ pub fn compress(encoding: Encoding, data: &[u8], out: &mut BytesMut) -> Result<(
 /// max_len (checked while inflating, so a bomb is never inflated in full);
 /// INTERNAL for bytes that are not valid in `encoding`; UNIMPLEMENTED for an
 /// encoding this build lacks.
-pub fn decompress(encoding: Encoding, data: &[u8], max_len: usize) -> Result<Bytes, Status> {
+pub(crate) fn decompress(encoding: Encoding, data: &[u8], max_len: usize) -> Result<Bytes, Status> {
     match encoding {
         Encoding::Identity => {
             if data.len() > max_len {

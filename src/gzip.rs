@@ -30,9 +30,8 @@
 //! level between fastest and best), OS 255 ("unknown"). That is the header grpc-go
 //! and flate2 write by default, and it keeps our output independent of the host
 //! and the clock. The body is deflated at level 6, the default of zlib, grpc-go
-//! and flate2. Measured with miniz_oxide on 0.5 MiB of Rust source and 1 MiB of
-//! an executable: level 9 saves under 0.5 % of size for 1.4 to 2 times the CPU;
-//! level 1 is 4 to 7 times faster but its output is 17 to 42 % larger.
+//! and flate2: level 9 buys almost no size for much more CPU, and level 1's
+//! output is much larger (measured: docs/performance.md § Measurements behind the code's choices).
 //!
 //! # What we read
 //!

@@ -30,47 +30,49 @@ use http::HeaderName;
 
 /// `grpc-status`: the call's status code as a decimal integer, in trailers
 /// (or a trailers-only response). Required even when the code is OK.
-pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+pub(crate) const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// `grpc-message`: the status message, UTF-8 then percent-encoded
 /// (see [`crate::status::encode_grpc_message`]).
-pub const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+pub(crate) const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 
 /// `grpc-status-details-bin`: a base64 `google.rpc.Status` protobuf giving
 /// rich error details. Opaque bytes to this runtime.
-pub const GRPC_STATUS_DETAILS_BIN: HeaderName = HeaderName::from_static("grpc-status-details-bin");
+pub(crate) const GRPC_STATUS_DETAILS_BIN: HeaderName =
+    HeaderName::from_static("grpc-status-details-bin");
 
 /// `grpc-timeout`: the client's deadline as 1-8 digits plus a unit
 /// (see [`crate::timeout`]).
-pub const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+pub(crate) const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// `grpc-encoding`: the compression used for messages whose prefix flag is 1.
-pub const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
+pub(crate) const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 
 /// `grpc-accept-encoding`: comma-separated list of encodings the sender can
 /// decompress.
-pub const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
+pub(crate) const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
 
 /// `grpc-retry-pushback-ms`: a server's hint (in trailers) for how long a
 /// client should wait before retrying; a negative value means "do not retry".
-pub const GRPC_RETRY_PUSHBACK_MS: HeaderName = HeaderName::from_static("grpc-retry-pushback-ms");
+pub(crate) const GRPC_RETRY_PUSHBACK_MS: HeaderName =
+    HeaderName::from_static("grpc-retry-pushback-ms");
 
 /// `te`: must be `trailers` on requests; lets a server detect proxies that
 /// would strip trailers.
-pub const TE: HeaderName = http::header::TE;
+pub(crate) const TE: HeaderName = http::header::TE;
 
 /// `content-type`: must begin with `application/grpc` (see
 /// [`is_grpc_content_type`]).
-pub const CONTENT_TYPE: HeaderName = http::header::CONTENT_TYPE;
+pub(crate) const CONTENT_TYPE: HeaderName = http::header::CONTENT_TYPE;
 
 /// `user-agent`: a structured client description such as `grpc-go/1.33.0`.
-pub const USER_AGENT: HeaderName = http::header::USER_AGENT;
+pub(crate) const USER_AGENT: HeaderName = http::header::USER_AGENT;
 
 /// The content-type value this runtime sends.
-pub const APPLICATION_GRPC: &str = "application/grpc";
+pub(crate) const APPLICATION_GRPC: &str = "application/grpc";
 
 /// The only legal value of the `te` request header.
-pub const TRAILERS: &str = "trailers";
+pub(crate) const TRAILERS: &str = "trailers";
 
 /// Is `value` a gRPC content-type?
 ///
@@ -81,7 +83,7 @@ pub const TRAILERS: &str = "trailers";
 /// `application/grpc;<parameters>`; false for look-alikes such as
 /// `application/grpcfoo` or `application/grpc-web`. The type is matched
 /// case-insensitively, as media types are (RFC 9110 §8.3.1).
-pub fn is_grpc_content_type(value: &[u8]) -> bool {
+pub(crate) fn is_grpc_content_type(value: &[u8]) -> bool {
     let base = APPLICATION_GRPC.as_bytes();
     if value.len() < base.len() || !value[..base.len()].eq_ignore_ascii_case(base) {
         return false;

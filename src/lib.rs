@@ -5,34 +5,57 @@
 //! an annotated reference in which every rule of the wire protocol sits beside the line that
 //! implements it.
 //!
-//! ## Layout
-//!
-//! The modules follow the layers of `docs/architecture.md`, bottom to top; nothing in a lower
-//! layer knows about a higher one.
-//!
-//! | layer | module | job |
-//! |---|---|---|
-//! | wire | [`wire`] | the 5-byte prefix, the streaming message decoder, the size limit |
-//! | compression | [`compression`], `gzip` (feature `gzip`) | `grpc-encoding` identity / gzip: the RFC 1952 container and CRC-32 around `miniz_oxide`'s DEFLATE |
-//! | status | [`status`] | [`Code`], [`Status`], `grpc-status` / `grpc-message` trailers |
-//! | metadata | [`metadata`], [`timeout`] | ASCII and `-bin` keys, `grpc-timeout` |
-//! | codec | [`codec`] | one protobuf message into / out of its prefix |
-//! | call | [`call`] | `Request`, `Response`, `CallKind` |
-//! | transport | `transport` | the h2 connection: accept loop, settings, graceful shutdown; the one flow-controlled writer and the one h2-error mapping both sides use |
-//! | server | [`server`] | `:path` routing through dispatch tables, the four call kinds, the inbound [`Streaming`] |
-//! | client | [`client`] | `Channel`, the four call kinds from the caller's side, [`ResponseStream`]; the `block_on` fast paths fenced in `client::fast` |
-//! | services | [`services`] | health checking and server reflection, built like any user service |
-//! | interceptors | [`interceptor`] | hooks around every call, both sides; bearer-token auth |
-//! | metrics | `metrics` (feature `metrics`) | Prometheus call metrics and a `/metrics` endpoint |
-//!
 //! ## Reading order
 //!
-//! wire → status → metadata → codec → transport → server → client. Each module's doc opens with
-//! the rule it implements (cited as `PROTOCOL-HTTP2 § …`), a diagram where bytes or states are
-//! involved, why it is shaped the way it is, and what it rejects.
+//! The modules are layers, bottom to top, and a module names only modules above it in this
+//! list (`tests/layering.rs` checks it, and that no two files of one directory import each
+//! other in a cycle). Read them in this order; each module's doc opens with the rule it
+//! implements (cited as `PROTOCOL-HTTP2 § …`), a diagram where bytes or states are involved,
+//! why it is shaped the way it is, and what it rejects.
 //!
-//! Generated code (from `codegen/`, the `protoc-gen-bare-grpc` plugin) names only the items
-//! re-exported by [`codegen`].
+//! | layer | files under `src/` | job |
+//! |---|---|---|
+//! | helpers | `lock.rs`, `first.rs`, `base64.rs` | one way to take a mutex; a two-future select; the `-bin` value encoding |
+//! | header names | `headers.rs` | every header name and value the protocol spells, in one place |
+//! | metadata | `metadata.rs` | [`Metadata`]: ASCII and `-bin` keys over an h2 header map; a bad key is an [`InvalidMetadata`] |
+//! | status | `status.rs` | [`Code`], [`Status`] (with its trailing metadata), `grpc-status` / `grpc-message` trailers |
+//! | timeout | `timeout.rs` | the `grpc-timeout` value, both ways |
+//! | wire | `wire.rs` | the 5-byte prefix, the one streaming message decoder, the receive limit |
+//! | compression | `gzip.rs` + `gzip/crc32.rs` (feature `gzip`), `compression.rs` | the RFC 1952 container and CRC-32 around `miniz_oxide`'s DEFLATE; `grpc-encoding` ([`Encoding`]) |
+//! | codec | `codec.rs` | one protobuf message into and out of its prefix, with the send limit |
+//! | call | `call.rs` | [`Request`], [`Response`], [`CallKind`] |
+//! | interceptors | `interceptor/mod.rs`, `interceptor/auth.rs` | hooks around every call, both sides; bearer-token auth |
+//! | transport | `transport/mod.rs`, `server.rs`, `call_set.rs`, `write.rs`, `error.rs` | the h2 connection: accept loop, settings, GOAWAY on shutdown, the calls polled in their connection's task; the one flow-controlled writer and the one h2-error mapping both sides use |
+//! | server | `server/mod.rs`, `call.rs`, `head.rs`, `router.rs`, `drive.rs`, `method.rs`, `sink.rs`, `respond.rs`, `streaming.rs` | [`Server`]: admit a call (`head`), route `:path` (`router`), run the handler (`drive`, `method`), answer (`sink`, `respond`); the inbound [`Streaming`] |
+//! | client | `client/mod.rs`, `connection.rs`, `calls.rs`, `retry.rs`, `upload.rs`, `replay.rs`, `request_sink.rs`, `send_half.rs`, `response.rs`, `inbox.rs` | [`Channel`] and its connection, the four call kinds from the caller's side, retries, [`ResponseStream`] |
+//! | client fast paths | `client/fast/mod.rs`, `relay.rs`, `driver.rs`, `direct.rs`, `handoff.rs` | the `block_on` fast paths, fenced behind one check |
+//! | generated-code surface | `codegen.rs` | what `protoc-gen-bare-grpc` output names, re-exported in one place |
+//! | services | `services/mod.rs`, `health.rs`, `reflection.rs`, `descriptors.rs` | health checking and server reflection, generated services like any user's |
+//! | metrics | `metrics/mod.rs`, `metrics/http.rs` (feature `metrics`) | Prometheus call metrics as interceptors, and a `/metrics` endpoint |
+//!
+//! ## Public surface
+//!
+//! What a program that uses generated stubs, a [`Channel`] or a [`Server`] needs, and nothing
+//! else; everything else is `pub(crate)`, so the layers above can be reshaped without a
+//! breaking change:
+//!
+//! | item | why it is public |
+//! |---|---|
+//! | [`Channel`], [`client`] (`ChannelBuilder` and its defaults, `RetryPolicy`, `RequestSink`) | the client: generated stubs are built on a channel, and a program configures it |
+//! | [`Server`], [`server`] (`Builder`, `Service`) | the server: a program adds generated services (a `Service`) and serves |
+//! | [`Request`], [`Response`], [`IntoRequest`], [`CallKind`] | what every stub takes and returns |
+//! | [`ResponseSink`], [`Streaming`], [`ResponseStream`] | the streams of a streaming call, on each side |
+//! | [`Status`], [`Code`] | the error of every call |
+//! | [`Metadata`], [`InvalidMetadata`] | custom metadata on requests, responses and statuses, and its refusal of a bad key |
+//! | [`Encoding`] | to ask for compression |
+//! | [`interceptor`] | to write an interceptor (and the bearer-token pair in `interceptor::auth`) |
+//! | [`services`] | health and reflection, added like any service |
+//! | `metrics` (feature `metrics`) | the Prometheus interceptors and endpoint |
+//! | `codegen` (hidden from the docs) | what generated code names: the method traits, the `serve_*` drivers, the dispatch-table row (`Route`, `ServerCall`, `CallFuture`); generated files name only `::bare_grpc::codegen::*`, and nothing else outside the crate should |
+//!
+//! The wire layers (prefix, decoder, codec, gzip, header names, `grpc-timeout`) are not public:
+//! a program never frames messages itself, and the raw-h2 tests in `tests/` frame theirs by
+//! hand, as any other peer would.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -41,31 +64,31 @@
 extern crate self as bare_grpc;
 
 mod base64;
-pub mod call;
+mod call;
 pub mod client;
-pub mod codec;
+mod codec;
+#[doc(hidden)]
 pub mod codegen;
-pub mod compression;
+mod compression;
 mod first;
 #[cfg(feature = "gzip")]
 mod gzip;
-pub mod headers;
+mod headers;
 pub mod interceptor;
 mod lock;
-pub mod metadata;
+mod metadata;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod server;
 pub mod services;
-pub mod status;
-pub mod timeout;
+mod status;
+mod timeout;
 mod transport;
-pub mod wire;
+mod wire;
 
 pub use call::{CallKind, IntoRequest, Request, Response};
 pub use client::{Channel, ResponseStream};
 pub use compression::Encoding;
-pub use metadata::Metadata;
-pub use server::Streaming;
-pub use server::{ResponseSink, Server};
+pub use metadata::{InvalidMetadata, Metadata};
+pub use server::{ResponseSink, Server, Streaming};
 pub use status::{Code, Status};

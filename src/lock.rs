@@ -1,9 +1,17 @@
 //! One way to take the runtime's internal mutexes.
 //!
 //! Every `Mutex` inside bare-grpc guards a few plain values (wakers, flags, a stream handle, an
-//! `Option`) and none of them runs user code while held, so a panic elsewhere cannot leave what
-//! it guards half-changed: a poisoned lock is taken as it is instead of spreading the panic to
-//! every other call on the connection.
+//! `Option`) and, with one exception, none of them runs user code while held, so a panic
+//! elsewhere cannot leave what it guards half-changed: a poisoned lock is taken as it is instead
+//! of spreading the panic to every other call on the connection.
+//!
+//! The exception is one call's interceptor states (`interceptor::CallHooks`): the `request` and
+//! `response` hooks run while it is held, so that the hooks of one call see its messages one at
+//! a time and a concurrent end waits for them (taking the states out for the hook would let a
+//! bidi call's other half, or its end, find them missing). A hook that panics there poisons
+//! only that call's lock and leaves its own state as it left it; the call's other pieces go on
+//! with that state, which is what the interceptor's own code made of it. The `end` hooks run
+//! after the states have been taken out, with no lock held.
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -23,9 +23,9 @@
 //! one is refused. Sending is the reverse, [`Metadata::merge_into`] appends the
 //! visible entries.
 //! The wrapper's job is to keep what the local program adds valid: keys and
-//! values are checked on insert, so a bad key fails at the call site with
-//! INTERNAL and a clear message, instead of h2 refusing the whole header
-//! block later. Keys are lower-cased on insert, as HTTP/2 requires
+//! values are checked on insert, so a bad key fails at the call site with an
+//! [`InvalidMetadata`] (INTERNAL, with a clear message, once it becomes a
+//! `Status` through `?`), instead of h2 refusing the whole header block later. Keys are lower-cased on insert, as HTTP/2 requires
 //! (RFC 9113 §8.2.1).
 //!
 //! What it rejects and what it does not do:
@@ -57,7 +57,6 @@ use crate::headers::{
     CONTENT_TYPE, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS,
     GRPC_STATUS_DETAILS_BIN, GRPC_TIMEOUT, TE,
 };
-use crate::status::Status;
 
 /// Names that are never custom metadata: the protocol's own fields, and the
 /// connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2), which h2
@@ -116,6 +115,35 @@ pub(crate) fn reserved_bit(name: &HeaderName) -> u16 {
     1 << index
 }
 
+/// A key or value the local program gave that cannot go on the wire as custom metadata (the
+/// module doc lists what is refused). It says what is wrong and nothing else: it is its own
+/// type, not a `Status`, because a `Status` carries metadata and so sits above this module;
+/// `?` turns it into an INTERNAL status with the same message (`status.rs`), since a bad key
+/// is a bug of the local program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidMetadata {
+    pub(crate) message: String,
+}
+
+impl InvalidMetadata {
+    fn new(message: String) -> InvalidMetadata {
+        InvalidMetadata { message }
+    }
+
+    /// What is wrong with the key or the value, naming the key.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for InvalidMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for InvalidMetadata {}
+
 /// The suffix that marks a binary key.
 const BIN_SUFFIX: &str = "-bin";
 
@@ -151,7 +179,7 @@ impl Metadata {
     ///
     /// Pseudo-headers never reach a `HeaderMap` (`http` keeps them in the
     /// request/response parts), so only the reserved names are hidden.
-    pub fn from_headers(headers: HeaderMap) -> Metadata {
+    pub(crate) fn from_headers(headers: HeaderMap) -> Metadata {
         let present = headers
             .keys()
             .fold(0, |mask, name| mask | reserved_bit(name));
@@ -163,9 +191,9 @@ impl Metadata {
     ///
     /// Why hide rather than remove: a request carries two to four of the fifteen reserved
     /// names (content-type, te, often content-length and grpc-timeout), and each
-    /// `HeaderMap::remove` hashes its name, probes the table and shifts the entries after it:
-    /// hiding took 812 instructions off a unary call under h2load, whose requests carry three
-    /// of them (callgrind, see `docs/performance.md`). Hiding costs nothing here; the accessors pay a comparison per
+    /// `HeaderMap::remove` hashes its name, probes the table and shifts the entries after it,
+    /// on every request (the instructions hiding saves are in
+    /// docs/performance.md § Measurements behind the code's choices). Hiding costs nothing here; the accessors pay a comparison per
     /// entry, and only for a map that has hidden names.
     pub(crate) fn from_headers_without(headers: HeaderMap, present: u16) -> Metadata {
         if present != 0 && present.count_ones() as usize == headers.keys_len() {
@@ -198,14 +226,14 @@ impl Metadata {
     }
 
     /// Sets an ASCII entry, replacing every earlier value of `key`.
-    pub fn insert(&mut self, key: &str, value: &str) -> Result<(), Status> {
+    pub fn insert(&mut self, key: &str, value: &str) -> Result<(), InvalidMetadata> {
         let (name, value) = ascii_entry(key, value)?;
         self.headers.insert(name, value);
         Ok(())
     }
 
     /// Adds an ASCII entry, keeping earlier values of `key`.
-    pub fn append(&mut self, key: &str, value: &str) -> Result<(), Status> {
+    pub fn append(&mut self, key: &str, value: &str) -> Result<(), InvalidMetadata> {
         let (name, value) = ascii_entry(key, value)?;
         self.headers.append(name, value);
         Ok(())
@@ -213,14 +241,14 @@ impl Metadata {
 
     /// Sets a binary entry (`key` must end in `-bin`), replacing earlier
     /// values; sent as unpadded base64.
-    pub fn insert_bin(&mut self, key: &str, value: &[u8]) -> Result<(), Status> {
+    pub fn insert_bin(&mut self, key: &str, value: &[u8]) -> Result<(), InvalidMetadata> {
         let (name, value) = bin_entry(key, value)?;
         self.headers.insert(name, value);
         Ok(())
     }
 
     /// Adds a binary entry (`key` must end in `-bin`), keeping earlier values.
-    pub fn append_bin(&mut self, key: &str, value: &[u8]) -> Result<(), Status> {
+    pub fn append_bin(&mut self, key: &str, value: &[u8]) -> Result<(), InvalidMetadata> {
         let (name, value) = bin_entry(key, value)?;
         self.headers.append(name, value);
         Ok(())
@@ -282,7 +310,7 @@ impl Metadata {
     }
 
     /// Appends every entry to `headers` (for sending).
-    pub fn merge_into(&self, headers: &mut HeaderMap) {
+    pub(crate) fn merge_into(&self, headers: &mut HeaderMap) {
         for (name, value) in self.entries() {
             headers.append(name.clone(), value.clone());
         }
@@ -290,18 +318,11 @@ impl Metadata {
 
     /// Every value of `key` as received, printable or not (`-bin` values still in base64);
     /// nothing for a reserved key.
-    pub fn get_all_raw<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a HeaderValue> + use<'a> {
+    pub(crate) fn get_all_raw<'a>(
+        &'a self,
+        key: &str,
+    ) -> impl Iterator<Item = &'a HeaderValue> + use<'a> {
         self.raw_values(key)
-    }
-
-    /// The entries as a header map, ready to send.
-    pub fn into_headers(mut self) -> HeaderMap {
-        for (i, name) in RESERVED.iter().enumerate() {
-            if self.hidden & (1 << i) != 0 {
-                self.headers.remove(name);
-            }
-        }
-        self.headers
     }
 
     /// The values of `key`, none when it is a hidden name.
@@ -312,7 +333,7 @@ impl Metadata {
 
     /// Is `name` reserved by gRPC or HTTP/2, so never custom metadata?
     /// Compared case-insensitively.
-    pub fn is_reserved(name: &str) -> bool {
+    pub(crate) fn is_reserved(name: &str) -> bool {
         RESERVED
             .iter()
             .any(|r| r.as_str().eq_ignore_ascii_case(name))
@@ -337,59 +358,69 @@ fn ascii_str(value: &HeaderValue) -> Option<&str> {
 }
 
 /// Checks a key given by the local program: Header-Name, not reserved.
-fn key_name(key: &str) -> Result<HeaderName, Status> {
+fn key_name(key: &str) -> Result<HeaderName, InvalidMetadata> {
     let valid = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
     if key.is_empty() || !key.bytes().all(|b| valid(&b)) {
-        return Err(Status::internal(format!(
+        return Err(InvalidMetadata::new(format!(
             "invalid metadata key {key:?}: keys are 1 or more of 0-9 a-z _ - ."
         )));
     }
     if Metadata::is_reserved(key) {
-        return Err(Status::internal(format!(
+        return Err(InvalidMetadata::new(format!(
             "metadata key {key:?} is reserved for the gRPC protocol or HTTP/2"
         )));
     }
     // Upper-case letters are lower-cased here; every other byte was checked above.
     HeaderName::from_bytes(key.as_bytes())
-        .map_err(|_| Status::internal(format!("invalid metadata key {key:?}")))
+        .map_err(|_| InvalidMetadata::new(format!("invalid metadata key {key:?}")))
 }
 
 /// Checks an ASCII entry: a non-`-bin` key and a printable-ASCII value.
-fn ascii_entry(key: &str, value: &str) -> Result<(HeaderName, HeaderValue), Status> {
+fn ascii_entry(key: &str, value: &str) -> Result<(HeaderName, HeaderValue), InvalidMetadata> {
     let name = key_name(key)?;
     if name.as_str().ends_with(BIN_SUFFIX) {
-        return Err(Status::internal(format!(
+        return Err(InvalidMetadata::new(format!(
             "metadata key {key:?} ends in \"-bin\": binary values go through insert_bin/append_bin"
         )));
     }
     if let Some(bad) = value.bytes().find(|b| !(0x20..=0x7E).contains(b)) {
-        return Err(Status::internal(format!(
+        return Err(InvalidMetadata::new(format!(
             "metadata value for {key:?} has byte 0x{bad:02X}: ASCII values are 0x20-0x7E; \
              use a \"-bin\" key for other bytes"
         )));
     }
     let value = HeaderValue::from_str(value)
-        .map_err(|_| Status::internal(format!("invalid metadata value for {key:?}")))?;
+        .map_err(|_| InvalidMetadata::new(format!("invalid metadata value for {key:?}")))?;
     Ok((name, value))
 }
 
 /// Checks a binary entry: a `-bin` key; the value becomes unpadded base64.
-fn bin_entry(key: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), Status> {
+fn bin_entry(key: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), InvalidMetadata> {
     let name = key_name(key)?;
     if !name.as_str().ends_with(BIN_SUFFIX) {
-        return Err(Status::internal(format!(
+        return Err(InvalidMetadata::new(format!(
             "binary metadata key {key:?} must end in \"-bin\""
         )));
     }
     let value = HeaderValue::try_from(base64::encode(value))
-        .map_err(|_| Status::internal(format!("invalid metadata value for {key:?}")))?;
+        .map_err(|_| InvalidMetadata::new(format!("invalid metadata value for {key:?}")))?;
     Ok((name, value))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::Code;
+    use crate::status::{Code, Status};
+
+    /// The visible entries as a header map: what a received map would look like sent on.
+    fn into_headers(mut md: Metadata) -> HeaderMap {
+        for (i, name) in RESERVED.iter().enumerate() {
+            if md.hidden & (1 << i) != 0 {
+                md.headers.remove(name);
+            }
+        }
+        md.headers
+    }
 
     /// Header-Name and ASCII-Value rules for what the local program inserts;
     /// `None` means accepted.
@@ -424,7 +455,8 @@ mod tests {
             let got = md.insert(key, value);
             match (got, want_error) {
                 (Ok(()), None) => assert_eq!(md.get(key), Some(value), "{key:?}"),
-                (Err(status), Some(part)) => {
+                (Err(invalid), Some(part)) => {
+                    let status = Status::from(invalid);
                     assert_eq!(status.code(), Code::Internal);
                     assert!(
                         status.message().contains(part),
@@ -506,10 +538,10 @@ mod tests {
     #[test]
     fn bin_suffix_rules() {
         let mut md = Metadata::new();
-        let err = md.insert_bin("x-id", b"1").unwrap_err();
+        let err = Status::from(md.insert_bin("x-id", b"1").unwrap_err());
         assert_eq!(err.code(), Code::Internal);
         assert!(err.message().contains("-bin"));
-        let err = md.append("x-id-bin", "AA").unwrap_err();
+        let err = Status::from(md.append("x-id-bin", "AA").unwrap_err());
         assert_eq!(err.code(), Code::Internal);
         assert!(md.insert_bin("grpc-status-details-bin", b"1").is_err());
         assert!(md.is_empty());
@@ -551,7 +583,7 @@ mod tests {
         md.merge_into(&mut merged);
         let keys: Vec<&str> = md.keys().collect();
         let debug = format!("{md:?}");
-        let sent = md.clone().into_headers();
+        let sent = into_headers(md.clone());
         for &(name, kept) in rows {
             assert_eq!(md.get_all_raw(name).count() == 1, kept, "{name}");
             assert_eq!(md.get(name).is_some(), kept, "{name}");
@@ -658,6 +690,6 @@ mod tests {
         let mut keys: Vec<_> = md.keys().collect();
         keys.sort_unstable();
         assert_eq!(keys, ["k", "k-bin"]);
-        assert_eq!(md.clone().into_headers().len(), 3);
+        assert_eq!(into_headers(md.clone()).len(), 3);
     }
 }

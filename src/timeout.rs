@@ -53,7 +53,7 @@ const UNITS: [(u8, u64); 6] = [
 ];
 
 /// grpc-timeout: 1-8 ASCII digits then one of H M S m u n. Invalid -> Status INTERNAL.
-pub fn decode_timeout(value: &[u8]) -> Result<Duration, Status> {
+pub(crate) fn decode_timeout(value: &[u8]) -> Result<Duration, Status> {
     let malformed = |why: &str| {
         Status::internal(format!(
             "malformed grpc-timeout {:?}: {why}",
@@ -93,7 +93,7 @@ pub fn decode_timeout(value: &[u8]) -> Result<Duration, Status> {
 ///
 /// The value is rounded up to whole units; a timeout past 99999999 hours is
 /// sent as `99999999H`, the largest the grammar can say.
-pub fn encode_timeout(timeout: Duration) -> String {
+pub(crate) fn encode_timeout(timeout: Duration) -> String {
     let nanos = timeout.as_nanos();
     for (unit, unit_nanos) in UNITS {
         let value = nanos.div_ceil(u128::from(unit_nanos));

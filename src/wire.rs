@@ -88,14 +88,14 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::status::Status;
 
 /// Length of the prefix in front of every message: 1 flag byte + 4 length bytes.
-pub const PREFIX_LEN: usize = 5;
+pub(crate) const PREFIX_LEN: usize = 5;
 
 /// The receive limit gRPC implementations use unless configured otherwise (4 MiB).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 
 /// The 5-byte prefix in front of each message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MessagePrefix {
+pub(crate) struct MessagePrefix {
     /// The Compressed-Flag: the message bytes are compressed with the call's
     /// `grpc-encoding`.
     pub compressed: bool,
@@ -105,13 +105,13 @@ pub struct MessagePrefix {
 
 impl MessagePrefix {
     /// Writes the 5 prefix bytes to `buf`.
-    pub fn encode(self, buf: &mut impl BufMut) {
+    pub(crate) fn encode(self, buf: &mut impl BufMut) {
         buf.put_u8(u8::from(self.compressed));
         buf.put_u32(self.len);
     }
 
     /// Reads a prefix. A flag other than 0 or 1 is INTERNAL.
-    pub fn decode(bytes: [u8; PREFIX_LEN]) -> Result<MessagePrefix, Status> {
+    pub(crate) fn decode(bytes: [u8; PREFIX_LEN]) -> Result<MessagePrefix, Status> {
         // "Compressed-Flag → 0 / 1 ; encoded as 1 byte unsigned integer"
         let compressed = match bytes[0] {
             0 => false,
@@ -129,7 +129,7 @@ impl MessagePrefix {
 
 /// One message as received: still compressed when `compressed`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawMessage {
+pub(crate) struct RawMessage {
     /// The prefix's Compressed-Flag.
     pub compressed: bool,
     /// The message bytes, without the prefix.
@@ -156,7 +156,7 @@ enum State {
 /// [`next_message`](Self::next_message) until it returns `Ok(None)`; at END_STREAM
 /// call [`finish`](Self::finish). See the module docs for the states and errors.
 #[derive(Debug)]
-pub struct MessageDecoder {
+pub(crate) struct MessageDecoder {
     /// Largest message body accepted, in bytes.
     max_len: usize,
     /// Pushed payloads not yet handed out, oldest first; none is empty.
@@ -204,7 +204,7 @@ pub(crate) fn body_len(prefix: MessagePrefix, max_len: usize) -> Result<usize, S
 
 impl MessageDecoder {
     /// A decoder that rejects messages longer than `max_len` bytes.
-    pub fn new(max_len: usize) -> MessageDecoder {
+    pub(crate) fn new(max_len: usize) -> MessageDecoder {
         MessageDecoder {
             max_len,
             chunks: VecDeque::new(),
@@ -215,7 +215,7 @@ impl MessageDecoder {
     }
 
     /// Adds one DATA payload. Nothing is copied; empty payloads are ignored.
-    pub fn push(&mut self, data: Bytes) {
+    pub(crate) fn push(&mut self, data: Bytes) {
         if data.is_empty() {
             return;
         }
@@ -226,9 +226,9 @@ impl MessageDecoder {
     /// [`push`](Self::push) then [`next_message`](Self::next_message), in one step that does
     /// not queue the payload when nothing else is buffered and a whole message lies at its
     /// front. That is the usual request — one small message in one DATA frame — and it then
-    /// costs no allocation for the queue (about 200 of the 38,000 instructions of a unary
-    /// call, measured with callgrind).
-    pub fn push_next(&mut self, mut data: Bytes) -> Result<Option<RawMessage>, Status> {
+    /// costs no allocation for the queue (what that saves a unary call is in
+    /// docs/performance.md § Measurements behind the code's choices).
+    pub(crate) fn push_next(&mut self, mut data: Bytes) -> Result<Option<RawMessage>, Status> {
         if self.is_empty() {
             if let Some(message) = slice_whole(&mut data, self.max_len)? {
                 self.push(data);
@@ -242,7 +242,7 @@ impl MessageDecoder {
     /// The next complete message, `Ok(None)` when more bytes are needed, or the
     /// error that ends the call (INTERNAL for a bad flag, RESOURCE_EXHAUSTED for a
     /// length over the limit).
-    pub fn next_message(&mut self) -> Result<Option<RawMessage>, Status> {
+    pub(crate) fn next_message(&mut self) -> Result<Option<RawMessage>, Status> {
         if self.state == State::Prefix {
             if let Some(message) = self.whole_in_front()? {
                 return Ok(Some(message));
@@ -295,7 +295,7 @@ impl MessageDecoder {
 
     /// Call at END_STREAM, after [`next_message`](Self::next_message) returned
     /// `Ok(None)`: INTERNAL if a prefix or message was cut short.
-    pub fn finish(&self) -> Result<(), Status> {
+    pub(crate) fn finish(&self) -> Result<(), Status> {
         match self.state {
             State::Prefix if self.buffered == 0 => Ok(()),
             State::Prefix => Err(Status::internal(format!(
@@ -310,7 +310,7 @@ impl MessageDecoder {
     }
 
     /// True when nothing is buffered: no partial prefix, no partial message.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.state == State::Prefix && self.buffered == 0
     }
 

@@ -143,3 +143,46 @@ fn the_folder_tree_lists_every_source_file_and_nothing_else() {
         "{DOC}'s folder tree: missing {missing:?}, no such file {stale:?}"
     );
 }
+
+#[test]
+fn the_crate_docs_reading_order_names_every_source_file() {
+    let lib = fs::read_to_string("src/lib.rs").expect("read src/lib.rs");
+    let doc: String = lib
+        .lines()
+        .filter_map(|line| line.strip_prefix("//!"))
+        .map(|line| line.strip_prefix(' ').unwrap_or(line))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let order = doc
+        .split("## Reading order")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("src/lib.rs has a reading order section");
+    let files = source_files();
+    let mut named = BTreeSet::from(["src/lib.rs".to_owned()]);
+    // A row names files relative to the folder of its first `dir/file.rs`, or at the top.
+    for row in order.lines().filter(|line| line.starts_with('|')) {
+        let Some(cell) = row.split('|').nth(2) else {
+            continue;
+        };
+        let mut dir = String::new();
+        for token in cell.split('`').skip(1).step_by(2) {
+            if let Some((folder, _)) = token.rsplit_once('/') {
+                dir = format!("{folder}/");
+            }
+            let file = token.rsplit('/').next().unwrap_or(token);
+            let in_dir = format!("src/{dir}{file}");
+            let top = format!("src/{file}");
+            if files.contains(&in_dir) {
+                named.insert(in_dir);
+            } else if files.contains(&top) {
+                named.insert(top);
+            }
+        }
+    }
+    let missing: Vec<_> = files.difference(&named).collect();
+    assert!(
+        missing.is_empty(),
+        "src/lib.rs's reading order leaves out {missing:?}"
+    );
+}

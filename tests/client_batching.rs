@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bare_grpc::wire::MessageDecoder;
 use bare_grpc::{Channel, Code, Request};
 use client_support::{BIDI, IterStream, bounded, start_echo};
 use h2::RecvStream;
@@ -28,11 +27,52 @@ struct Seen {
     messages: usize,
 }
 
+/// Counts whole Length-Prefixed-Messages (PROTOCOL-HTTP2 § Requests: a 1-byte flag, a
+/// big-endian u32 length, that many bytes) across DATA payloads, whatever their edges.
+#[derive(Default)]
+struct MessageCounter {
+    /// Bytes of the current prefix seen so far.
+    prefix: Vec<u8>,
+    /// Body bytes of the current message still to come, once its prefix is whole.
+    body_left: usize,
+}
+
+impl MessageCounter {
+    /// How many messages end within `data`.
+    fn count(&mut self, mut data: &[u8]) -> usize {
+        let mut ended = 0;
+        while !data.is_empty() {
+            if self.prefix.len() < 5 {
+                let take = (5 - self.prefix.len()).min(data.len());
+                self.prefix.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if self.prefix.len() < 5 {
+                    break;
+                }
+                assert!(
+                    self.prefix[0] <= 1,
+                    "well-framed request: flag {}",
+                    self.prefix[0]
+                );
+                self.body_left = u32::from_be_bytes(self.prefix[1..5].try_into().unwrap()) as usize;
+            }
+            let take = self.body_left.min(data.len());
+            self.body_left -= take;
+            data = &data[take..];
+            if self.body_left == 0 {
+                self.prefix.clear();
+                ended += 1;
+            }
+        }
+        ended
+    }
+}
+
 /// Reads a request body to its end (or until `stop_after` messages), counting DATA frames
 /// and messages, and releasing the window as it goes.
 async fn read_body(body: &mut RecvStream, stop_after: Option<usize>) -> Seen {
     let mut seen = Seen::default();
-    let mut decoder = MessageDecoder::new(usize::MAX);
+    let mut messages = MessageCounter::default();
     while stop_after.is_none_or(|n| seen.messages < n) {
         let Some(data) = body.data().await else {
             break;
@@ -43,14 +83,7 @@ async fn read_body(body: &mut RecvStream, stop_after: Option<usize>) -> Seen {
         }
         let _ = body.flow_control().release_capacity(data.len());
         seen.frames += 1;
-        decoder.push(data);
-        while decoder
-            .next_message()
-            .expect("well-framed request")
-            .is_some()
-        {
-            seen.messages += 1;
-        }
+        seen.messages += messages.count(&data);
     }
     seen
 }

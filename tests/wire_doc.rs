@@ -174,10 +174,12 @@ async fn wire_format_page_matches_the_wire() {
         .body(())
         .unwrap();
     let (response, mut send) = client.send_request(request, false).unwrap();
-    let mut data = bytes::BytesMut::new();
-    bare_grpc::codec::encode_message(&the_request(), bare_grpc::Encoding::Identity, &mut data)
-        .unwrap();
-    send.send_data(data.freeze(), true).unwrap();
+    // One Length-Prefixed-Message: flag 0 (not compressed), the length, the protobuf bytes.
+    let message = prost::Message::encode_to_vec(&the_request());
+    let mut data = vec![0];
+    data.extend((message.len() as u32).to_be_bytes());
+    data.extend(message);
+    send.send_data(Bytes::from(data), true).unwrap();
     let response = response.await.unwrap();
     let (parts, mut body) = response.into_parts();
     let mut received = Vec::new();

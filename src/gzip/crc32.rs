@@ -18,11 +18,11 @@
 //! in twenty lines of C, and a crate for it (crc32fast) brought a second one
 //! (cfg-if). The tables are built at compile time, so they cost no start-up
 //! work, no `unsafe` and no lazy initialisation. Eight tables (8 KiB), not one:
-//! a byte at a time the CRC ran at about 480 MB/s (2.2 ms for 1 MiB on the
-//! bench machine), most of the time to inflate a large message, three times
-//! flate2's whole inflate; eight independent lookups per 8 bytes run at about
-//! 0.50 ms per MiB (inflating 1 MiB of protobuf-like data: 1.13 ms, flate2 0.97). `T[k][n]` is the remainder of byte `n` followed by `k` zero
-//! bytes, which is what lets the eight bytes be looked up at once.
+//! a byte at a time the CRC took most of the time to inflate a large message,
+//! more than flate2's whole inflate; eight independent lookups per 8 bytes
+//! bring it to a fraction of that (the figures are in
+//! docs/performance.md § Measurements behind the code's choices). `T[k][n]` is the remainder of byte `n` followed by
+//! `k` zero bytes, which is what lets the eight bytes be looked up at once.
 //!
 //! Spec: <https://www.rfc-editor.org/rfc/rfc1952#section-8>
 

@@ -386,7 +386,9 @@ impl fmt::Debug for Chain {
 /// Shared (in an `Arc`) by the pieces of a call that see messages: on the server the request
 /// `Streaming`, the `ResponseSink` and the call driver; on the client the call function, the
 /// `RequestSink` and the response `Streaming`. The states sit behind a mutex because a bidi
-/// handler may send and receive from two tasks; it is held only while hooks run.
+/// handler may send and receive from two tasks; it is held while the `request` and `response`
+/// hooks run (the one lock of the crate held around user code, see `lock.rs`) and released
+/// before the `end` hooks run.
 pub(crate) struct CallHooks {
     links: Arc<[Arc<dyn Erased>]>,
     info: CallInfo,

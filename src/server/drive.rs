@@ -52,8 +52,8 @@ use crate::call::{Request, Response};
 use crate::codec::{decode_message, encode_message_within};
 use crate::compression::Encoding;
 use crate::interceptor;
-use crate::server::ServerCall;
-use crate::server::head::CallHead;
+use crate::server::call::CallHead;
+use crate::server::call::ServerCall;
 use crate::server::method::{
     BidiMethod, ClientStreamingMethod, ServerStreamingMethod, UnaryMethod,
 };

@@ -7,7 +7,7 @@
 //!                    [Message-Type] [Message-Encoding] [Message-Accept-Encoding] [User-Agent]
 //! ```
 //!
-//! Each check either yields the next piece of the [`CallHead`] or ends the stream at once. What
+//! Each check either yields the next piece of the `CallHead` (`call.rs`) or ends the stream at once. What
 //! is rejected, and how:
 //!
 //! | request | answer |
@@ -26,8 +26,6 @@
 //! path except the metadata map the handler receives.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
@@ -35,64 +33,13 @@ use tokio::time::Instant;
 
 use crate::compression::Encoding;
 use crate::headers::{self, TRAILERS};
-use crate::interceptor::{CallHooks, CallInfo};
+use crate::interceptor::CallInfo;
 use crate::metadata::{self, Metadata};
+use crate::server::call::{CallHead, ServerCall};
 use crate::server::router::CallFuture;
-use crate::server::{ServerCall, Shared, respond};
+use crate::server::{Shared, respond};
 use crate::status::Status;
 use crate::timeout::decode_timeout;
-
-/// Everything the server learned from a call's request headers.
-#[derive(Debug)]
-pub(crate) struct CallHead {
-    /// `grpc-timeout` as sent.
-    pub(crate) timeout: Option<Duration>,
-    /// When `grpc-timeout` runs out.
-    pub(crate) deadline: Option<Instant>,
-    /// The request messages' `grpc-encoding` (Identity when absent).
-    pub(crate) encoding: Encoding,
-    /// The client's `grpc-accept-encoding`, to decide whether responses may be compressed.
-    pub(crate) accept_encoding: Option<HeaderValue>,
-    /// Whether the response headers list the encodings we accept: when the client sent
-    /// `grpc-accept-encoding` or `grpc-encoding` (see `respond::response_headers`).
-    pub(crate) advertise_encodings: bool,
-    /// Receive limit for this call.
-    pub(crate) max_recv: usize,
-    /// Send limit for this call.
-    pub(crate) max_send: usize,
-    /// The server's default response compression.
-    pub(crate) send_compression: Option<Encoding>,
-    /// The peer's address.
-    pub(crate) remote_addr: Option<SocketAddr>,
-    /// The call's interceptor states; `None` when the server has no interceptor.
-    pub(crate) hooks: Option<Arc<CallHooks>>,
-}
-
-impl CallHead {
-    /// The request a handler sees: `message` with this call's metadata and timing.
-    pub(crate) fn request<T>(&self, metadata: Metadata, message: T) -> crate::call::Request<T> {
-        crate::call::Request::from_server(
-            metadata,
-            message,
-            self.timeout,
-            self.deadline,
-            self.remote_addr,
-        )
-    }
-
-    /// The encoding for response messages: `wanted` (or the server default) if the client
-    /// accepts it, identity otherwise.
-    pub(crate) fn response_encoding(&self, wanted: Option<Encoding>) -> Encoding {
-        match wanted.or(self.send_compression) {
-            Some(encoding)
-                if encoding.accepted_by(self.accept_encoding.as_ref().map(|v| v.as_bytes())) =>
-            {
-                encoding
-            }
-            _ => Encoding::Identity,
-        }
-    }
-}
 
 /// The request header fields the server reads, picked out in one walk over the header block.
 ///

@@ -37,11 +37,15 @@
 //! needs no channel between the handler and the HTTP/2 stream, and gives back-pressure for free:
 //! `send` waits for the peer's flow-control window.
 
-mod drive;
+// `call`, `drive`, `method` and `router` hold what generated code names (`ServerCall`, the `serve_*` drivers, the
+// method traits, the dispatch-table row): crate-visible, so that `crate::codegen` presents them
+// to generated code and nothing else does.
+pub(crate) mod call;
+pub(crate) mod drive;
 mod head;
-mod method;
+pub(crate) mod method;
 mod respond;
-mod router;
+pub(crate) mod router;
 mod sink;
 mod streaming;
 
@@ -55,29 +59,16 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
-pub use drive::{serve_bidi, serve_client_streaming, serve_server_streaming, serve_unary};
-pub(crate) use head::{CallHead, start_call};
-pub use method::{BidiMethod, ClientStreamingMethod, ServerStreamingMethod, UnaryMethod};
+pub(crate) use head::start_call;
 pub(crate) use router::Router;
-pub use router::{CallFuture, Route, Service};
+pub use router::Service;
 pub use sink::ResponseSink;
 pub use streaming::Streaming;
 
 use crate::compression::Encoding;
 use crate::interceptor::{Chain, ChainBuilder, Interceptor};
-use crate::metadata::Metadata;
+use crate::transport::server::{Call, ConnectionConfig, Streams};
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
-
-/// One accepted call, handed to a dispatch-table row: the parsed request headers and the two
-/// halves of the HTTP/2 stream. A dispatch-table row hands it to its `serve_*` driver.
-pub struct ServerCall {
-    pub(crate) head: CallHead,
-    /// The request's custom metadata, apart from `head` so that the call's future, which keeps
-    /// `head` to the end, does not also keep an emptied map once the handler has the metadata.
-    pub(crate) metadata: Metadata,
-    pub(crate) body: h2::RecvStream,
-    pub(crate) respond: h2::server::SendResponse<Bytes>,
-}
 
 /// The receive windows we announce, per stream and per connection: 1 MiB. HTTP/2's default
 /// (64 KiB, RFC 9113 §6.9.2) lets a client send only 64 KiB per round trip, which caps a 1 MiB
@@ -89,9 +80,9 @@ const DEFAULT_WINDOW: u32 = 1 << 20;
 /// (`client::DEFAULT_MAX_FRAME_SIZE`). It is a permission, not a demand (RFC 9113 §6.5.2: every
 /// peer must accept up to 16 MiB - 1, and may keep sending 16 KiB frames, as grpc-go does), but
 /// `h2` writes each DATA frame with its own `writev`, so at HTTP/2's 16 KiB default a client
-/// uploading a 1 MiB message makes 64 writes and wakes us 64 times. Measured (`bench-client
-/// big-up`, 200 × 1 MiB): 1,731 MB/s at 16 KiB, 3,291 MB/s at 128 KiB; the server's CPU fell
-/// from 70–90 ms to 20–40 ms. It pays because the message decoder gathers a message spread over
+/// uploading a 1 MiB message makes 64 writes and wakes us 64 times; 128 KiB roughly doubled an
+/// upload's throughput and cut the server's CPU (`docs/performance.md` § "Windows and frame
+/// sizes"). It pays because the message decoder gathers a message spread over
 /// frames into one reused buffer (`wire.rs`), so larger frames are no larger copies.
 const DEFAULT_MAX_FRAME_SIZE: u32 = 128 * 1024;
 
@@ -104,16 +95,8 @@ pub(crate) struct ServerConfig {
     pub(crate) max_send: usize,
     /// Compress responses with this when the client accepts it.
     pub(crate) send_compression: Option<Encoding>,
-    /// SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients.
-    pub(crate) max_concurrent_streams: Option<u32>,
-    /// SETTINGS_INITIAL_WINDOW_SIZE (per stream).
-    pub(crate) initial_stream_window: u32,
-    /// The connection-level receive window.
-    pub(crate) initial_connection_window: u32,
-    /// SETTINGS_MAX_FRAME_SIZE.
-    pub(crate) max_frame_size: Option<u32>,
-    /// How long graceful shutdown waits for in-flight calls before closing connections.
-    pub(crate) drain_timeout: Duration,
+    /// The HTTP/2 settings and the drain timeout, which the transport applies.
+    pub(crate) connection: ConnectionConfig,
 }
 
 impl Default for ServerConfig {
@@ -122,11 +105,13 @@ impl Default for ServerConfig {
             max_recv: DEFAULT_MAX_MESSAGE_SIZE,
             max_send: usize::MAX,
             send_compression: None,
-            max_concurrent_streams: None,
-            initial_stream_window: DEFAULT_WINDOW,
-            initial_connection_window: DEFAULT_WINDOW,
-            max_frame_size: Some(DEFAULT_MAX_FRAME_SIZE),
-            drain_timeout: Duration::from_secs(10),
+            connection: ConnectionConfig {
+                max_concurrent_streams: None,
+                initial_stream_window: DEFAULT_WINDOW,
+                initial_connection_window: DEFAULT_WINDOW,
+                max_frame_size: Some(DEFAULT_MAX_FRAME_SIZE),
+                drain_timeout: Duration::from_secs(10),
+            },
         }
     }
 }
@@ -137,6 +122,23 @@ pub(crate) struct Shared {
     pub(crate) router: Router,
     /// Run around every routed call; empty (and free) unless the builder added some.
     pub(crate) interceptors: Chain,
+}
+
+/// The transport runs what the server routes: each new stream becomes a call here
+/// (`head::start_call`).
+impl Streams for Shared {
+    fn config(&self) -> &ConnectionConfig {
+        &self.config.connection
+    }
+
+    fn start_call(
+        &self,
+        request: http::Request<h2::RecvStream>,
+        respond: h2::server::SendResponse<Bytes>,
+        remote_addr: Option<SocketAddr>,
+    ) -> Option<Call> {
+        start_call(request, respond, remote_addr, self)
+    }
 }
 
 /// Builds a [`Server`]: services, limits, HTTP/2 settings.
@@ -190,32 +192,32 @@ impl Builder {
 
     /// SETTINGS_MAX_CONCURRENT_STREAMS: how many calls one connection may have open at once.
     pub fn max_concurrent_streams(mut self, max: u32) -> Self {
-        self.config.max_concurrent_streams = Some(max);
+        self.config.connection.max_concurrent_streams = Some(max);
         self
     }
 
     /// SETTINGS_INITIAL_WINDOW_SIZE: how many bytes a client may send on one call unacknowledged
     /// (default 1 MiB).
     pub fn initial_stream_window_size(mut self, size: u32) -> Self {
-        self.config.initial_stream_window = size;
+        self.config.connection.initial_stream_window = size;
         self
     }
 
     /// The connection-level receive window, shared by all calls on a connection (default 1 MiB).
     pub fn initial_connection_window_size(mut self, size: u32) -> Self {
-        self.config.initial_connection_window = size;
+        self.config.connection.initial_connection_window = size;
         self
     }
 
     /// SETTINGS_MAX_FRAME_SIZE (16 KiB to 16 MiB - 1; default 128 KiB).
     pub fn max_frame_size(mut self, size: u32) -> Self {
-        self.config.max_frame_size = Some(size);
+        self.config.connection.max_frame_size = Some(size);
         self
     }
 
     /// How long graceful shutdown lets in-flight calls run before closing (default 10 s).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
-        self.config.drain_timeout = timeout;
+        self.config.connection.drain_timeout = timeout;
         self
     }
 

@@ -34,8 +34,8 @@ use crate::status::Status;
 /// requests with. A client that sent `grpc-accept-encoding` or `grpc-encoding` negotiates
 /// compression, and is told; one that sent neither has shown it does not, and gets the plain
 /// answer grpc-go gives every client (content-type alone). The field is not free: h2 hashes it
-/// into its HPACK table on every response, about 700 of the 38,000 instructions of a unary call
-/// (callgrind, `docs/performance.md`).
+/// into its HPACK table on every response (what that costs a unary call is in
+/// docs/performance.md § Measurements behind the code's choices).
 pub(crate) fn response_headers(
     metadata: &Metadata,
     encoding: Encoding,

@@ -9,8 +9,8 @@
 //! kind, handler), the way grpc-go's `ServiceDesc` does, instead of a `match` hidden in code.
 //! The server merges every service's rows into one table sorted by path when it is built, so a
 //! lookup is a binary search: three or four string comparisons for a server with ten methods,
-//! where a `HashMap` spent more than that on SipHash of the path alone (about 220 instructions
-//! of the 38,000 a unary call costs, measured with callgrind; see `docs/performance.md`). The
+//! where a `HashMap` spent more than that on SipHash of the path alone (the instruction counts
+//! are in docs/performance.md § Measurements behind the code's choices). The
 //! table never changes after start-up, so there is nothing a hash would buy for inserts.
 //! Reflection, metrics labels and docs read the same rows.
 //!
@@ -32,7 +32,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::call::CallKind;
-use crate::server::ServerCall;
+use crate::server::call::ServerCall;
 use crate::status::Status;
 
 /// The future that serves one call, produced by a [`Route`]'s handler.

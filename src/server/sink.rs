@@ -38,7 +38,7 @@ use crate::codec::encode_message_within;
 use crate::compression::Encoding;
 use crate::interceptor::CallHooks;
 use crate::metadata::Metadata;
-use crate::server::head::CallHead;
+use crate::server::call::CallHead;
 use crate::server::respond;
 use crate::status::Status;
 use crate::transport::error::status_from_h2;

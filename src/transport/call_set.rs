@@ -30,7 +30,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use crate::lock::lock;
 
 /// One call's future.
-type Call = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+pub(crate) type Call = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Slot indices whose call was woken, and the connection task's waker.
 #[derive(Default)]

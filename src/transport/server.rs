@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  serve()            ── accept TCP ──▶ serve_connection()  (one task per connection)
-//!                                            │ h2 handshake: SETTINGS from ServerConfig
+//!                                            │ h2 handshake: SETTINGS from ConnectionConfig
 //!                                            │ loop: accept stream ──▶ CallSet (polled here)
 //!  shutdown signal ──▶ watch ──────────────▶ │ graceful_shutdown(): GOAWAY(last id), keep
 //!                                            │   driving until every open stream has ended
@@ -15,6 +15,10 @@
 //! a task, a cross-task wake-up per frame and a context switch per call. The benchmark harness
 //! (`bench/`) measured it against a task per stream (`docs/performance.md`).
 //!
+//! The transport names nothing of the server above it: the server hands it a [`Streams`] (its
+//! settings, and what to start for each stream a client opens), so the import graph points one
+//! way, server to transport.
+//!
 //! What it does not do: TLS (a caller can hand any `AsyncRead + AsyncWrite` to
 //! [`serve_connection`]), HTTP/1.1 (gRPC requires HTTP/2; a client without prior knowledge fails
 //! the h2 preface and the connection closes).
@@ -24,20 +28,53 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::first::{First, first};
-use crate::server::Shared;
+pub(crate) use crate::transport::call_set::Call;
 use crate::transport::call_set::CallSet;
 
+/// The HTTP/2 settings of every connection of one server, and how long shutdown drains.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnectionConfig {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients.
+    pub(crate) max_concurrent_streams: Option<u32>,
+    /// SETTINGS_INITIAL_WINDOW_SIZE (per stream).
+    pub(crate) initial_stream_window: u32,
+    /// The connection-level receive window.
+    pub(crate) initial_connection_window: u32,
+    /// SETTINGS_MAX_FRAME_SIZE.
+    pub(crate) max_frame_size: Option<u32>,
+    /// How long graceful shutdown waits for in-flight calls before closing connections.
+    pub(crate) drain_timeout: Duration,
+}
+
+/// What the layer above serves on the connections: their settings, and the call to run for
+/// each stream a client opens. The server implements it; the transport is generic over it, so
+/// the call costs no dynamic dispatch.
+pub(crate) trait Streams: Send + Sync + 'static {
+    /// The settings every connection is made with.
+    fn config(&self) -> &ConnectionConfig;
+
+    /// The call for a new stream, or `None` when the request was answered (rejected) already.
+    fn start_call(
+        &self,
+        request: http::Request<h2::RecvStream>,
+        respond: h2::server::SendResponse<Bytes>,
+        remote_addr: Option<SocketAddr>,
+    ) -> Option<Call>;
+}
+
 /// Accepts connections until `signal` fires, then drains them (bounded by the drain timeout).
-pub(crate) async fn serve(
+pub(crate) async fn serve<S: Streams>(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    shared: Arc<S>,
     signal: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -74,7 +111,7 @@ pub(crate) async fn serve(
     drop(listener);
     let _ = shutdown_tx.send(true);
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(shared.config.drain_timeout, drain)
+    if tokio::time::timeout(shared.config().drain_timeout, drain)
         .await
         .is_err()
     {
@@ -110,15 +147,15 @@ fn data_frame_budget(connection_window: u32) -> usize {
 }
 
 /// Serves one connection until the peer closes it or shutdown has drained it.
-pub(crate) async fn serve_connection<IO>(
+pub(crate) async fn serve_connection<IO, S: Streams>(
     io: IO,
     remote_addr: Option<SocketAddr>,
-    shared: Arc<Shared>,
+    shared: Arc<S>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let config = &shared.config;
+    let config = shared.config();
     let mut builder = h2::server::Builder::new();
     if let Some(max) = config.max_concurrent_streams {
         builder.max_concurrent_streams(max);
@@ -158,9 +195,7 @@ pub(crate) async fn serve_connection<IO>(
             loop {
                 match connection.poll_accept(cx) {
                     Poll::Ready(Some(Ok((request, respond)))) => {
-                        if let Some(call) =
-                            crate::server::start_call(request, respond, remote_addr, &shared)
-                        {
+                        if let Some(call) = shared.start_call(request, respond, remote_addr) {
                             calls.push(call);
                         }
                     }

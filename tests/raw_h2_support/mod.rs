@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use bare_grpc::wire::MessagePrefix;
 use bytes::{BufMut, Bytes, BytesMut};
 use h2::RecvStream;
 use h2::server::SendResponse;
@@ -45,7 +44,9 @@ pub fn trailers(fields: &[(&str, &str)]) -> http::HeaderMap {
 /// shorter, to build truncated messages).
 pub fn framed(compressed: bool, len: u32, body: &[u8]) -> Bytes {
     let mut buf = BytesMut::new();
-    MessagePrefix { compressed, len }.encode(&mut buf);
+    // The 5-byte prefix (PROTOCOL-HTTP2 § Requests): compressed flag, big-endian length.
+    buf.put_u8(u8::from(compressed));
+    buf.put_u32(len);
     buf.put_slice(body);
     buf.freeze()
 }
