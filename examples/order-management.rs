@@ -15,7 +15,7 @@
 
 mod seeds;
 
-use bare_grpc::{Request, Server};
+use bare_grpc::Server;
 use seeds::Messages;
 use seeds::cli::{self, Args};
 use seeds::order_management::{self, OrderManagementService, describe, describe_shipment};
@@ -75,7 +75,7 @@ async fn main() -> std::io::Result<()> {
             Some("update") => {
                 args.require("id");
                 let orders = Messages::new(vec![order_from(&args)]);
-                let updated = client.update_orders(Request::new(orders)).await?;
+                let updated = client.update_orders(orders).await?;
                 println!("{}", updated.get_ref());
             }
             Some("get") => {
