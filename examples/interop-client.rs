@@ -180,10 +180,11 @@ async fn client_streaming(client: &TestServiceClient) -> Outcome {
             ..Default::default()
         })
         .collect();
-    let request = Request::new(VecStream(requests.into_iter()));
     let response = step(
         "StreamingInputCall",
-        client.streaming_input_call(request).await,
+        client
+            .streaming_input_call(VecStream(requests.into_iter()))
+            .await,
     )?;
     let total = response.into_inner().aggregated_payload_size;
     ensure!(

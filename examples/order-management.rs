@@ -15,7 +15,7 @@
 
 mod seeds;
 
-use bare_grpc::{Request, Server};
+use bare_grpc::Server;
 use bare_grpc_contracts::ecommerce::Order;
 use bare_grpc_contracts::ecommerce::order_management_grpc::OrderManagementClient;
 use seeds::Messages;
@@ -75,7 +75,7 @@ async fn main() -> std::io::Result<()> {
             Some("update") => {
                 args.require("id");
                 let orders = Messages::new(vec![order_from(&args)]);
-                let updated = client.update_orders(Request::new(orders)).await?;
+                let updated = client.update_orders(orders).await?;
                 println!("{}", updated.get_ref());
             }
             Some("get") => {

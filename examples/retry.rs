@@ -1,5 +1,6 @@
-//! Retry with exponential back-off (docs/retry.md), with the knobs of the Python retry
-//! interceptor this is modelled on: `multiplier`, `min`, `max`, `stop`.
+//! Retry with exponential back-off (docs/retry.md), with gRFC A6's knobs (`initial_backoff`,
+//! `max_backoff`, `max_attempts`) and the floor of the Python retry interceptor this is
+//! modelled on (`min_backoff`, its `min`; docs/retry.md maps its other words).
 //!
 //! ```text
 //! cargo run --example retry
@@ -57,10 +58,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(server.serve(listener));
 
     let policy = RetryPolicy::new()
-        .multiplier(Duration::from_millis(100))
-        .min(Duration::from_millis(100))
-        .max(Duration::from_secs(1))
-        .stop(5);
+        .initial_backoff(Duration::from_millis(100))
+        .min_backoff(Duration::from_millis(100))
+        .max_backoff(Duration::from_secs(1))
+        .max_attempts(5);
     for n in 0..3 {
         let (low, high) = policy.delay_bounds(n);
         println!("wait before retry {}: {low:?} ..= {high:?}", n + 1);

@@ -16,10 +16,14 @@
 //! Why one pair of types for server and client: the wire does not care which side built the
 //! envelope, and a reader learns one vocabulary. Options that only one side can act on (a client
 //! timeout, `wait_for_ready`) say so in their docs.
+//!
+//! [`IntoRequest`] and [`IntoStreamingRequest`] let a generated client method take either the
+//! bare message (or, for client streaming, the bare stream) or a [`Request`] around it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures_core::Stream;
 use tokio::time::Instant;
 
 use crate::compression::Encoding;
@@ -248,6 +252,43 @@ impl<T> IntoRequest<T> for Request<T> {
     }
 }
 
+/// What a generated client-streaming method accepts: a stream of `M`, bare or in a
+/// [`Request`] (to set metadata or a timeout), as [`IntoRequest`] is for the other kinds.
+///
+/// Why not `IntoRequest<S>` with the stream type `S` a parameter of the method: a
+/// `Request<S>` is both `IntoRequest<S>` and `IntoRequest<Request<S>>`, so the compiler could
+/// not tell which `S` the caller meant. Here the stream is an associated type, fixed by the
+/// argument, and only the message type is named.
+pub trait IntoStreamingRequest<M> {
+    /// The stream of request messages.
+    type Stream: Stream<Item = M> + Send + 'static;
+
+    /// Wraps (or passes through) the request.
+    fn into_streaming_request(self) -> Request<Self::Stream>;
+}
+
+impl<M, S> IntoStreamingRequest<M> for S
+where
+    S: Stream<Item = M> + Send + 'static,
+{
+    type Stream = S;
+
+    fn into_streaming_request(self) -> Request<S> {
+        Request::new(self)
+    }
+}
+
+impl<M, S> IntoStreamingRequest<M> for Request<S>
+where
+    S: Stream<Item = M> + Send + 'static,
+{
+    type Stream = S;
+
+    fn into_streaming_request(self) -> Request<S> {
+        self
+    }
+}
+
 /// A call's response: initial metadata, the message, trailing metadata.
 #[derive(Debug)]
 pub struct Response<T> {
@@ -322,5 +363,50 @@ impl<T> Response<T> {
     /// The encoding asked for with [`Response::set_compression`].
     pub fn compression(&self) -> Option<Encoding> {
         self.compression
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A stream of `u32` that ends at once; `left` tells one value from another.
+    struct Numbers {
+        left: u32,
+    }
+
+    impl Stream for Numbers {
+        type Item = u32;
+
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<u32>> {
+            Poll::Ready(None)
+        }
+    }
+
+    /// Takes its argument as a generated client-streaming method does, so both forms must
+    /// infer through an `impl` parameter.
+    fn as_stub_would(
+        request: impl IntoStreamingRequest<u32, Stream = Numbers>,
+    ) -> Request<Numbers> {
+        request.into_streaming_request()
+    }
+
+    #[test]
+    fn a_streaming_request_is_a_bare_stream_or_a_request_around_one() {
+        let bare = as_stub_would(Numbers { left: 3 });
+        assert_eq!(bare.get_ref().left, 3);
+        assert_eq!(bare.timeout(), None);
+        assert!(bare.metadata().is_empty());
+
+        let mut wrapped = Request::new(Numbers { left: 5 });
+        wrapped.set_timeout(Duration::from_secs(2));
+        wrapped.metadata_mut().insert("x-who", "me").unwrap();
+        let passed = as_stub_would(wrapped);
+        assert_eq!(passed.get_ref().left, 5);
+        assert_eq!(passed.timeout(), Some(Duration::from_secs(2)));
+        assert_eq!(passed.metadata().get("x-who"), Some("me"));
     }
 }

@@ -9,9 +9,7 @@
 pub use std::future::Future;
 pub use std::sync::Arc;
 
-pub use futures_core::Stream;
-
-pub use crate::call::{CallKind, IntoRequest, Request, Response};
+pub use crate::call::{CallKind, IntoRequest, IntoStreamingRequest, Request, Response};
 pub use crate::client::ResponseStream;
 pub use crate::client::{Channel, RequestSink};
 pub use crate::server::call::ServerCall;

@@ -43,7 +43,7 @@
 //! |---|---|
 //! | [`Channel`], [`client`] (`ChannelBuilder` and its defaults, `RetryPolicy`, `RequestSink`) | the client: generated stubs are built on a channel, and a program configures it |
 //! | [`Server`], [`server`] (`Builder`, `Service`) | the server: a program adds generated services (a `Service`) and serves |
-//! | [`Request`], [`Response`], [`IntoRequest`], [`CallKind`] | what every stub takes and returns |
+//! | [`Request`], [`Response`], [`IntoRequest`], [`IntoStreamingRequest`], [`CallKind`] | what every stub takes and returns (the client-streaming stub takes its stream through `IntoStreamingRequest`) |
 //! | [`ResponseSink`], [`Streaming`], [`ResponseStream`] | the streams of a streaming call, on each side |
 //! | [`Status`], [`Code`] | the error of every call |
 //! | [`Metadata`], [`InvalidMetadata`] | custom metadata on requests, responses and statuses, and its refusal of a bad key |
@@ -86,7 +86,7 @@ mod timeout;
 mod transport;
 mod wire;
 
-pub use call::{CallKind, IntoRequest, Request, Response};
+pub use call::{CallKind, IntoRequest, IntoStreamingRequest, Request, Response};
 pub use client::{Channel, ResponseStream};
 pub use compression::Encoding;
 pub use metadata::{InvalidMetadata, Metadata};

@@ -68,10 +68,10 @@ async fn unary_succeeds_after_n_failures_with_backoff_within_bounds() {
     let server = kit_support::start(Server::builder()).await;
     failing(&server, 3);
     let policy = RetryPolicy::new()
-        .multiplier(ms(40))
-        .min(ms(30))
-        .max(ms(120))
-        .stop(5)
+        .initial_backoff(ms(40))
+        .min_backoff(ms(30))
+        .max_backoff(ms(120))
+        .max_attempts(5)
         .jitter(0.2);
     let counter = Arc::new(Counter::default());
     let channel = Channel::builder(&server.url())
@@ -133,10 +133,13 @@ async fn unary_succeeds_after_n_failures_with_backoff_within_bounds() {
 }
 
 #[tokio::test]
-async fn stop_bounds_the_attempts_and_no_policy_means_one() {
+async fn max_attempts_bounds_the_attempts_and_no_policy_means_one() {
     let server = kit_support::start(Server::builder()).await;
     failing(&server, 100);
-    let policy = RetryPolicy::new().multiplier(ms(5)).max(ms(10)).stop(3);
+    let policy = RetryPolicy::new()
+        .initial_backoff(ms(5))
+        .max_backoff(ms(10))
+        .max_attempts(3);
     let channel = channel(&server, Some(policy)).await;
     let err = channel
         .unary::<String, String>(FLAKY, Request::new("x".to_owned()))
@@ -160,7 +163,7 @@ async fn stop_bounds_the_attempts_and_no_policy_means_one() {
 async fn only_the_named_codes_are_retried() {
     let counter = Arc::new(Counter::default());
     let server = kit_support::start(Server::builder().interceptor(counter.clone())).await;
-    let policy = RetryPolicy::new().multiplier(ms(5)).stop(4);
+    let policy = RetryPolicy::new().initial_backoff(ms(5)).max_attempts(4);
     let channel = channel(&server, Some(policy.clone())).await;
     // NOT_FOUND is not UNAVAILABLE: one attempt.
     let err = channel
@@ -170,7 +173,7 @@ async fn only_the_named_codes_are_retried() {
     assert_eq!(err.code(), Code::NotFound);
     assert_eq!(counter.starts.load(Ordering::SeqCst), 1);
 
-    // Named, it is retried until `stop`.
+    // Named, it is retried until `max_attempts`.
     let channel = channel.with_retry(Some(policy.retry_on([Code::NotFound])));
     let err = channel
         .unary::<String, String>(FAIL, Request::new("5".to_owned()))
@@ -185,11 +188,11 @@ async fn the_deadline_stops_retrying() {
     let server = kit_support::start(Server::builder()).await;
     failing(&server, 100);
     let policy = RetryPolicy::new()
-        .multiplier(ms(100))
-        .min(ms(100))
-        .max(ms(100))
+        .initial_backoff(ms(100))
+        .min_backoff(ms(100))
+        .max_backoff(ms(100))
         .jitter(0.0)
-        .stop(50);
+        .max_attempts(50);
     let channel = channel(&server, Some(policy)).await;
     let mut request = Request::new("x".to_owned());
     let deadline = ms(350);
@@ -211,7 +214,10 @@ async fn the_deadline_stops_retrying() {
 #[tokio::test]
 async fn a_pushback_sets_the_wait_and_a_bad_one_stops_retrying() {
     let server = kit_support::start(Server::builder()).await;
-    let policy = RetryPolicy::new().multiplier(ms(5)).max(ms(10)).stop(3);
+    let policy = RetryPolicy::new()
+        .initial_backoff(ms(5))
+        .max_backoff(ms(10))
+        .max_attempts(3);
     let channel = channel(&server, Some(policy)).await;
 
     failing(&server, 1);
@@ -246,7 +252,7 @@ async fn a_pushback_sets_the_wait_and_a_bad_one_stops_retrying() {
 #[tokio::test]
 async fn server_streaming_is_retried_until_response_headers_arrive() {
     let server = kit_support::start(Server::builder()).await;
-    let policy = RetryPolicy::new().multiplier(ms(5)).stop(4);
+    let policy = RetryPolicy::new().initial_backoff(ms(5)).max_attempts(4);
     let channel = channel(&server, Some(policy)).await;
 
     // Trailers-only failures: nothing was answered, so the call is retried.
@@ -282,7 +288,7 @@ async fn server_streaming_is_retried_until_response_headers_arrive() {
 async fn client_streams_are_replayed_only_from_a_buffer() {
     let server = kit_support::start(Server::builder()).await;
     let parts = || IterStream(["a".to_owned(), "b".to_owned(), "c".to_owned()].into_iter());
-    let policy = RetryPolicy::new().multiplier(ms(5)).stop(4);
+    let policy = RetryPolicy::new().initial_backoff(ms(5)).max_attempts(4);
 
     // Without buffering, the messages left the caller's stream: no retry.
     failing(&server, 2);
@@ -329,11 +335,11 @@ async fn bidi_retries_opening_the_stream() {
     let addr = free.local_addr().unwrap();
     drop(free);
     let policy = RetryPolicy::new()
-        .multiplier(ms(30))
-        .min(ms(30))
-        .max(ms(30))
+        .initial_backoff(ms(30))
+        .min_backoff(ms(30))
+        .max_backoff(ms(30))
         .jitter(0.0)
-        .stop(3);
+        .max_attempts(3);
     let channel = Channel::builder(&format!("http://{addr}"))
         .unwrap()
         .retry(policy)

@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bare_grpc::{Channel, Request, Status};
+use bare_grpc::{Channel, Status};
 use bare_grpc_contracts::bench::collect_grpc::CollectClient;
 use bare_grpc_contracts::bench::echo_grpc::EchoClient;
 use bare_grpc_contracts::bench::stream_grpc::StreamClient;
@@ -157,7 +157,7 @@ async fn client_stream(channel: Channel, count: u64, size: usize) -> Result<(u64
         left: count,
     };
     let summary = CollectClient::new(channel)
-        .drain(Request::new(chunks))
+        .drain(chunks)
         .await?
         .into_inner();
     expect(summary.count == count, "Drain counted every chunk")?;

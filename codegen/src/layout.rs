@@ -190,20 +190,18 @@ impl Param {
     }
 }
 
-/// A function signature: `head(params) -> ret`, an optional `where` clause,
-/// then `;` (a trait method) or ` {` (a body follows).
+/// A function signature: `head(params) -> ret`, then `;` (a trait method) or
+/// ` {` (a body follows).
 #[derive(Clone, Debug)]
 pub struct Signature {
     /// Indentation of the `fn` line.
     pub indent: usize,
-    /// Everything before the `(`: `pub async fn m<S>`.
+    /// Everything before the `(`: `pub async fn m`.
     pub head: String,
     /// The parameters.
     pub params: Vec<Param>,
     /// The return type.
     pub ret: Ty,
-    /// `where` bounds, one a line when present.
-    pub where_bounds: Vec<Ty>,
     /// `true` for a declaration ending in `;`, `false` when a body follows.
     pub declaration: bool,
 }
@@ -216,7 +214,6 @@ impl Signature {
     /// signature for the signature's own width, not for the brace.
     pub fn lines(&self) -> Vec<String> {
         let ind = pad(self.indent);
-        let has_where = !self.where_bounds.is_empty();
         let end = if self.declaration { ";" } else { "" };
         let params: Vec<String> = self.params.iter().map(Param::flat).collect();
         let one_line = format!(
@@ -225,8 +222,8 @@ impl Signature {
             params.join(", "),
             self.ret.flat()
         );
-        // On one line, the brace of a body (without `where`) must fit too.
-        let brace = if self.declaration || has_where { 0 } else { 2 };
+        // On one line, the brace of a body must fit too.
+        let brace = if self.declaration { 0 } else { 2 };
         let mut out = Vec::new();
         if one_line.len() + brace <= MAX_WIDTH {
             out.push(one_line);
@@ -247,62 +244,17 @@ impl Signature {
             self.ret
                 .layout(&format!("{ind}) -> "), self.indent, end, &mut out);
         }
-        if has_where {
-            out.push(format!("{ind}where"));
-            let inner = self.indent + 4;
-            for bound in &self.where_bounds {
-                where_bound(bound, inner, &mut out);
-            }
-        }
         if !self.declaration {
             // After `) -> Ret`, rustfmt keeps ` {` on the line only within a
             // budget that counts the indentation twice (observed, rustfmt 1.9).
             let last = out.last_mut().expect("a signature has lines");
-            if !has_where && last.len() + 2 + self.indent <= MAX_WIDTH {
+            if last.len() + 2 + self.indent <= MAX_WIDTH {
                 last.push_str(" {");
             } else {
                 out.push(format!("{ind}{{"));
             }
         }
         out
-    }
-}
-
-/// One `where` predicate, `S: A<..> + B + C,`: on one line when it fits,
-/// else the first bound (broken as needed) and then one `+ bound` a line,
-/// one step in.
-fn where_bound(bound: &Ty, indent: usize, out: &mut Vec<String>) {
-    let line = format!("{}{},", pad(indent), bound.flat());
-    if line.len() <= MAX_WIDTH {
-        out.push(line);
-        return;
-    }
-    match bound {
-        Ty::Bounds(first, rest) => {
-            let mut more: Vec<&str> = rest.split(" + ").filter(|b| !b.is_empty()).collect();
-            match &**first {
-                // Even the first bound is too wide (rustfmt keeps one column
-                // spare here): it opens it, indents its arguments two steps,
-                // and closes it one step in, where the next bound joins `>`.
-                Ty::Generic(head, args) if indent + first.flat().len() >= MAX_WIDTH => {
-                    out.push(format!("{}{head}<", pad(indent)));
-                    list(args, indent + 4, out);
-                    let next = if more.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" + {}", more.remove(0))
-                    };
-                    let comma = if more.is_empty() { "," } else { "" };
-                    out.push(format!("{}>{next}{comma}", pad(indent + 4)));
-                }
-                _ => first.layout(&pad(indent), indent, "", out),
-            }
-            for (i, b) in more.iter().enumerate() {
-                let comma = if i + 1 == more.len() { "," } else { "" };
-                out.push(format!("{}+ {b}{comma}", pad(indent + 4)));
-            }
-        }
-        other => other.layout(&pad(indent), indent, ",", out),
     }
 }
 
@@ -434,7 +386,6 @@ mod tests {
                 Param::new("request", Ty::atom("Request<super::P>")),
             ],
             ret: Ty::generic("Result", vec![Ty::atom("()"), Ty::atom("Status")]),
-            where_bounds: vec![],
             declaration: true,
         };
         let expected = "        fn m(&self, request: Request<super::P>) -> Result<(), Status>;";
@@ -451,7 +402,6 @@ mod tests {
                 Param::new("request", Ty::atom("Request<super::A>")),
             ],
             ret: future_of("super::super::super::other::package::VeryLongTypeNameResponse"),
-            where_bounds: vec![],
             declaration: true,
         };
         let expected = "        fn add_order_long(

@@ -48,6 +48,10 @@ const ABSOLUTE: &[(&str, &str)] = &[
     ),
     ("Future", "::bare_grpc::codegen::Future"),
     ("IntoRequest", "::bare_grpc::codegen::IntoRequest"),
+    (
+        "IntoStreamingRequest",
+        "::bare_grpc::codegen::IntoStreamingRequest",
+    ),
     ("Request", "::bare_grpc::codegen::Request"),
     ("RequestSink", "::bare_grpc::codegen::RequestSink"),
     ("Response", "::bare_grpc::codegen::Response"),
@@ -63,7 +67,6 @@ const ABSOLUTE: &[(&str, &str)] = &[
     ),
     ("Service", "::bare_grpc::codegen::Service"),
     ("Status", "::bare_grpc::codegen::Status"),
-    ("Stream", "::bare_grpc::codegen::Stream"),
     ("Streaming", "::bare_grpc::codegen::Streaming"),
     ("Sync", "::core::marker::Sync"),
     ("UnaryMethod", "::bare_grpc::codegen::UnaryMethod"),
@@ -267,7 +270,6 @@ impl<'a> Renderer<'a> {
             head,
             params,
             ret,
-            where_bounds: Vec::new(),
             declaration,
         }
     }
@@ -456,57 +458,49 @@ impl<'a> Renderer<'a> {
         let into_request =
             |ty: Ty| Ty::generic(&format!("impl {}", self.rt("IntoRequest")), vec![ty]);
         let kind = method.kind();
-        let (generics, request, ok, where_bounds, call) = match kind {
+        // The parameter's type, the call that turns it into a `Request`, the answer, the
+        // channel's call.
+        let (request, into, ok, call) = match kind {
             Kind::Unary => (
-                "",
                 into_request(input),
+                "into_request",
                 Ty::generic(&self.rt("Response"), vec![output]),
-                Vec::new(),
                 "unary",
             ),
             Kind::ServerStreaming => (
-                "",
                 into_request(input),
+                "into_request",
                 Ty::generic(&self.rt("ResponseStream"), vec![output]),
-                Vec::new(),
                 "server_streaming",
             ),
             Kind::ClientStreaming => (
-                "<S>",
-                Ty::generic(&self.rt("Request"), vec![Ty::atom("S")]),
+                Ty::generic(
+                    &format!("impl {}", self.rt("IntoStreamingRequest")),
+                    vec![input],
+                ),
+                "into_streaming_request",
                 Ty::generic(&self.rt("Response"), vec![output]),
-                vec![Ty::Bounds(
-                    Box::new(Ty::generic(
-                        &format!("S: {}", self.rt("Stream")),
-                        vec![Ty::Assoc("Item", Box::new(input))],
-                    )),
-                    format!(" + {} + 'static", self.rt("Send")),
-                )],
                 "client_streaming",
             ),
             Kind::Bidi => (
-                "",
                 into_request(Ty::atom("()")),
+                "into_request",
                 Ty::Tuple(vec![
                     Ty::generic(&self.rt("RequestSink"), vec![input]),
                     Ty::generic(&self.rt("ResponseStream"), vec![output]),
                 ]),
-                Vec::new(),
                 "bidi",
             ),
         };
         let sig = Signature {
             indent: 8,
-            head: format!("pub async fn {}{generics}", method.rust_name),
+            head: format!("pub async fn {}", method.rust_name),
             params: vec![Param::self_ref(), Param::new("request", request)],
             ret: self.result(ok),
-            where_bounds,
             declaration: false,
         };
         self.out.extend(sig.lines());
-        if kind != Kind::ClientStreaming {
-            self.line(12, "let request = request.into_request();");
-        }
+        self.line(12, &format!("let request = request.{into}();"));
         let path = method.path_const();
         let elements = [Element::call(call, &[&path, "request"]), Element::await_()];
         self.out

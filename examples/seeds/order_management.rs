@@ -335,9 +335,7 @@ pub async fn demo(channel: &Channel, say: &mut (dyn FnMut(String) + Send)) -> Re
         say(format!("-> updateOrders {}", describe(order)));
     }
     say("-> (half-close)".into());
-    let updated = client
-        .update_orders(Request::new(Messages::new(updates)))
-        .await?;
+    let updated = client.update_orders(Messages::new(updates)).await?;
     say(format!("<- StringValue {:?}", updated.get_ref()));
 
     let (mut ids, mut shipments) = client.process_orders(()).await?;

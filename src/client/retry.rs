@@ -1,12 +1,14 @@
 //! Retrying failed calls with exponential back-off: [`RetryPolicy`], set on a channel with
-//! `ChannelBuilder::retry` or `Channel::with_retry` (gRFC A6's rules, the article's knobs).
+//! `ChannelBuilder::retry` or `Channel::with_retry` (gRFC A6's rules and knob names; the
+//! article's `multiplier`/`min`/`max`/`stop` map onto them, see `docs/retry.md`).
 //!
 //! ```text
-//!   attempt 1 ──fail──▶ wait d0 ──▶ attempt 2 ──fail──▶ wait d1 ──▶ … attempt `stop` ──▶ give up
+//!   attempt 1 ──fail──▶ wait d0 ──▶ attempt 2 ──fail──▶ wait d1 ──▶ … attempt `max_attempts` ──▶ give up
 //!
-//!   dn = clamp(multiplier × 2ⁿ × (1 ± jitter), min, max)        n = 0, 1, 2, …
-//!   e.g. multiplier 100 ms, min 50 ms, max 1 s, jitter 0.2:  d0 ≈ 80–120 ms, d1 ≈ 160–240 ms,
-//!        d2 ≈ 320–480 ms, d3 ≈ 640–960 ms, d4 ≥ 800 ms and ≤ 1 s
+//!   dn = clamp(initial_backoff × backoff_multiplier^n × (1 ± jitter), min_backoff, max_backoff)
+//!                                                                          n = 0, 1, 2, …
+//!   e.g. initial 100 ms, multiplier 2, min 50 ms, max 1 s, jitter 0.2:  d0 ≈ 80–120 ms,
+//!        d1 ≈ 160–240 ms, d2 ≈ 320–480 ms, d3 ≈ 640–960 ms, d4 ≥ 800 ms and ≤ 1 s
 //! ```
 //!
 //! A failed attempt is retried only when all of these hold (gRFC A6 § Retry Policy):
@@ -15,7 +17,7 @@
 //! |---|---|
 //! | its code is one the policy names (default: UNAVAILABLE only) | other codes say the request itself is wrong, or that the server may have acted on it |
 //! | no response HEADERS arrived (a trailers-only answer is fine), so no response message either | from the first response HEADERS the call is *committed*: the server has started answering, and a caller may already have seen part of it |
-//! | fewer than `stop` attempts were made | bounds the extra load a struggling server gets |
+//! | fewer than `max_attempts` attempts were made | bounds the extra load a struggling server gets |
 //! | the back-off ends before the call's deadline | the deadline covers the whole call, every attempt and every wait; when it would pass, the caller gets the last attempt's status at once |
 //! | the trailers carry no `grpc-retry-pushback-ms`, or a valid one | the server's word wins: a non-negative integer replaces the back-off for this wait (and the exponent starts again at 0); a negative or malformed value means "do not retry" |
 //! | the request can be sent again | see below |
@@ -35,6 +37,11 @@
 //! message once, one `on_end` with the final status, and an elapsed time that includes the
 //! waits.
 //!
+//! Where it differs from gRFC A6's back-off: A6 waits `random(0, min(initialBackoff ×
+//! backoffMultiplier^(n−1), maxBackoff))` (n from 1); here the jitter is `× (1 ± jitter)`
+//! around the grown value, as in connection-backoff.md, and `min_backoff` (the article's
+//! floor, default 0) has no A6 counterpart.
+//!
 //! What it does not do: hedging, a retry budget shared across calls (gRFC A6 "retry
 //! throttling"), per-method policies from a service config. A channel without a policy makes
 //! one attempt per call, as before. `grpc-previous-rpc-attempts` is not sent.
@@ -51,8 +58,9 @@ use tokio::time::Instant;
 use crate::headers::GRPC_RETRY_PUSHBACK_MS;
 use crate::status::{Code, Status};
 
-/// When and how often a channel sends a failed call again. Built like the article's retry
-/// interceptor: `multiplier`, `min`, `max` bound the back-off, `stop` is the number of attempts.
+/// When and how often a channel sends a failed call again. The knobs are gRFC A6's
+/// `retryPolicy` fields (`initial_backoff`, `backoff_multiplier`, `max_backoff`,
+/// `max_attempts`), plus `min_backoff`, the floor of the article's retry interceptor.
 ///
 /// ```
 /// use std::time::Duration;
@@ -60,10 +68,11 @@ use crate::status::{Code, Status};
 /// use bare_grpc::Code;
 ///
 /// let policy = RetryPolicy::new()
-///     .multiplier(Duration::from_millis(500))
-///     .min(Duration::from_millis(500))
-///     .max(Duration::from_secs(3))
-///     .stop(5)
+///     .initial_backoff(Duration::from_millis(500))
+///     .backoff_multiplier(2.0)
+///     .min_backoff(Duration::from_millis(500))
+///     .max_backoff(Duration::from_secs(3))
+///     .max_attempts(5)
 ///     .retry_on([Code::Unavailable, Code::ResourceExhausted]);
 /// assert_eq!(policy.base_delay(0), Duration::from_millis(500));
 /// assert_eq!(policy.base_delay(1), Duration::from_secs(1));
@@ -71,22 +80,33 @@ use crate::status::{Code, Status};
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
-    multiplier: Duration,
-    min: Duration,
-    max: Duration,
-    stop: u32,
+    /// The back-off before the first retry, before jitter and clamp (the article's
+    /// `multiplier`).
+    initial_backoff: Duration,
+    /// The factor each further retry's back-off grows by; finite and at least 1.
+    backoff_multiplier: f64,
+    /// The floor of every back-off (the article's `min`; 0, as in gRPC, by default).
+    min_backoff: Duration,
+    /// The cap of every back-off (the article's `max`).
+    max_backoff: Duration,
+    /// Attempts in all, the first included; at least 1 (the article's `stop`).
+    max_attempts: u32,
+    /// The ± spread of each back-off, in `0.0..=1.0`.
     jitter: f64,
+    /// The codes worth a retry.
     codes: Vec<Code>,
+    /// The client-stream replay buffer's byte bound, when buffering is on.
     buffer_limit: Option<usize>,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            multiplier: Duration::from_millis(100),
-            min: Duration::ZERO,
-            max: Duration::from_secs(1),
-            stop: 3,
+            initial_backoff: Duration::from_millis(100),
+            backoff_multiplier: 2.0,
+            min_backoff: Duration::ZERO,
+            max_backoff: Duration::from_secs(1),
+            max_attempts: 3,
             jitter: 0.2,
             codes: vec![Code::Unavailable],
             buffer_limit: None,
@@ -95,34 +115,47 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The defaults: multiplier 100 ms, min 0, max 1 s, 3 attempts, jitter ±20 %, UNAVAILABLE
-    /// only, no client-stream buffering.
+    /// The defaults: initial back-off 100 ms, multiplier 2, min 0, max 1 s, 3 attempts,
+    /// jitter ±20 %, UNAVAILABLE only, no client-stream buffering.
     pub fn new() -> RetryPolicy {
         RetryPolicy::default()
     }
 
-    /// The back-off before retry `n` (from 0) is `multiplier × 2ⁿ`, then jittered and clamped.
-    pub fn multiplier(mut self, multiplier: Duration) -> Self {
-        self.multiplier = multiplier;
+    /// The back-off before the first retry; retry `n` (from 0) waits
+    /// `initial_backoff × backoff_multiplier^n`, then jittered and clamped.
+    pub fn initial_backoff(mut self, initial: Duration) -> Self {
+        self.initial_backoff = initial;
         self
     }
 
-    /// The shortest back-off. When it exceeds [`RetryPolicy::max`], it wins (as in the
-    /// article's `max(min, min(result, max))`).
-    pub fn min(mut self, min: Duration) -> Self {
-        self.min = min;
+    /// How much each back-off grows over the one before (default 2). gRFC A6 allows any
+    /// positive factor; below 1 the waits would shrink while a server keeps failing, so
+    /// values under 1 are taken as 1 (a constant back-off). NaN and infinities are ignored
+    /// (the factor stays as it was).
+    pub fn backoff_multiplier(mut self, multiplier: f64) -> Self {
+        if multiplier.is_finite() {
+            self.backoff_multiplier = multiplier.max(1.0);
+        }
+        self
+    }
+
+    /// The shortest back-off (default 0: none, as in gRPC). It bounds the jittered wait from
+    /// below, and when it exceeds [`RetryPolicy::max_backoff`], it wins (as in the article's
+    /// `max(min, min(result, max))`).
+    pub fn min_backoff(mut self, min: Duration) -> Self {
+        self.min_backoff = min;
         self
     }
 
     /// The longest back-off.
-    pub fn max(mut self, max: Duration) -> Self {
-        self.max = max;
+    pub fn max_backoff(mut self, max: Duration) -> Self {
+        self.max_backoff = max;
         self
     }
 
     /// How many attempts in all, the first included (0 is taken as 1: no retry).
-    pub fn stop(mut self, attempts: u32) -> Self {
-        self.stop = attempts.max(1);
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
         self
     }
 
@@ -151,9 +184,9 @@ impl RetryPolicy {
         self
     }
 
-    /// The number of attempts ([`RetryPolicy::stop`]).
-    pub fn attempts(&self) -> u32 {
-        self.stop
+    /// The number of attempts in all, as set by [`RetryPolicy::max_attempts`].
+    pub fn attempt_limit(&self) -> u32 {
+        self.max_attempts
     }
 
     /// The client-stream buffer bound, if buffering is on.
@@ -166,25 +199,35 @@ impl RetryPolicy {
         self.codes.contains(&code)
     }
 
-    /// The back-off before retry `n` without jitter: `clamp(multiplier × 2ⁿ, min, max)`.
+    /// The back-off before retry `n` without jitter:
+    /// `clamp(initial_backoff × backoff_multiplier^n, min_backoff, max_backoff)`.
     pub fn base_delay(&self, n: u32) -> Duration {
-        let grown = self.multiplier.as_secs_f64() * 2f64.powi(n.min(1023) as i32);
-        self.clamp(grown)
+        self.clamp(self.grown(n))
     }
 
     /// The range a jittered back-off before retry `n` falls in.
     pub fn delay_bounds(&self, n: u32) -> (Duration, Duration) {
-        let grown = self.multiplier.as_secs_f64() * 2f64.powi(n.min(1023) as i32);
+        let grown = self.grown(n);
         (
             self.clamp(grown * (1.0 - self.jitter)),
             self.clamp(grown * (1.0 + self.jitter)),
         )
     }
 
-    /// `max(min, min(seconds, max))` as a duration; saturates instead of overflowing.
+    /// `initial_backoff × backoff_multiplier^n` in seconds, before jitter and clamp. The
+    /// exponent stops at 1023 (the cap is reached long before); a factor above 2 may still
+    /// overflow to ∞, which the clamp turns into `max_backoff`.
+    fn grown(&self, n: u32) -> f64 {
+        self.initial_backoff.as_secs_f64() * self.backoff_multiplier.powi(n.min(1023) as i32)
+    }
+
+    /// `max(min_backoff, min(seconds, max_backoff))` as a duration; saturates instead of
+    /// overflowing. A NaN can only come from 0 × ∞ (a zero initial back-off, or a full
+    /// jitter's factor 0, times a growth that overflowed), whose limit is 0.
     fn clamp(&self, seconds: f64) -> Duration {
-        let capped = seconds.min(self.max.as_secs_f64());
-        let floored = capped.max(self.min.as_secs_f64()).max(0.0);
+        let seconds = if seconds.is_nan() { 0.0 } else { seconds };
+        let capped = seconds.min(self.max_backoff.as_secs_f64());
+        let floored = capped.max(self.min_backoff.as_secs_f64()).max(0.0);
         Duration::try_from_secs_f64(floored).unwrap_or(Duration::MAX)
     }
 }
@@ -267,7 +310,10 @@ impl Retrier {
         committed: bool,
         deadline: Option<Instant>,
     ) -> Option<Duration> {
-        if committed || self.attempts >= self.policy.stop || !self.policy.retries(status.code()) {
+        if committed
+            || self.attempts >= self.policy.max_attempts
+            || !self.policy.retries(status.code())
+        {
             return None;
         }
         let delay = match pushback(status) {
@@ -292,8 +338,7 @@ impl Retrier {
     /// The back-off before retry `n`, jittered, then clamped.
     fn jittered(&mut self, n: u32) -> Duration {
         let spread = (self.uniform() * 2.0 - 1.0) * self.policy.jitter;
-        let grown = self.policy.multiplier.as_secs_f64() * 2f64.powi(n.min(1023) as i32);
-        self.policy.clamp(grown * (1.0 + spread))
+        self.policy.clamp(self.policy.grown(n) * (1.0 + spread))
     }
 
     /// A number in [0, 1) from xorshift64 (spreading retries, not cryptography).
@@ -326,29 +371,60 @@ mod tests {
 
     #[test]
     fn base_delay_follows_the_article_formula() {
-        // max(min, min(multiplier * 2^n, max)) with the article's 0.5 s / 0.5 s / 3 s.
+        // The article's max(min, min(multiplier * 2^n, max)) with its 0.5 s / 0.5 s / 3 s,
+        // here initial_backoff / min_backoff / max_backoff and the default multiplier 2.
         let policy = RetryPolicy::new()
-            .multiplier(ms(500))
-            .min(ms(500))
-            .max(ms(3000));
+            .initial_backoff(ms(500))
+            .min_backoff(ms(500))
+            .max_backoff(ms(3000));
         let want = [500, 1000, 2000, 3000, 3000];
         for (n, want) in want.into_iter().enumerate() {
             assert_eq!(policy.base_delay(n as u32), ms(want), "n = {n}");
         }
-        // min wins over max, as in the formula.
-        let odd = RetryPolicy::new().min(ms(200)).max(ms(100));
+        // min_backoff wins over max_backoff, as min over max in the formula.
+        let odd = RetryPolicy::new().min_backoff(ms(200)).max_backoff(ms(100));
         assert_eq!(odd.base_delay(0), ms(200));
         // Huge exponents saturate at max instead of overflowing.
         assert_eq!(policy.base_delay(u32::MAX), ms(3000));
     }
 
     #[test]
+    fn backoff_multiplier_sets_the_growth() {
+        let grows = |multiplier: f64| {
+            let policy = RetryPolicy::new()
+                .initial_backoff(ms(100))
+                .max_backoff(ms(10_000))
+                .backoff_multiplier(multiplier);
+            (0..4).map(|n| policy.base_delay(n)).collect::<Vec<_>>()
+        };
+        assert_eq!(grows(3.0), [ms(100), ms(300), ms(900), ms(2700)]);
+        assert_eq!(
+            grows(1.5),
+            [ms(100), ms(150), ms(225), Duration::from_micros(337_500)]
+        );
+        // 1 is a constant back-off; below 1 is taken as 1; NaN and ∞ leave the default 2.
+        assert_eq!(grows(1.0), [ms(100); 4]);
+        assert_eq!(grows(0.5), [ms(100); 4]);
+        assert_eq!(grows(f64::NAN), [ms(100), ms(200), ms(400), ms(800)]);
+        assert_eq!(grows(f64::INFINITY), [ms(100), ms(200), ms(400), ms(800)]);
+        // A factor that overflows to ∞ caps at max_backoff; a zero initial back-off stays 0.
+        let steep = RetryPolicy::new().backoff_multiplier(1e300).jitter(1.0);
+        assert_eq!(steep.base_delay(5), Duration::from_secs(1));
+        assert_eq!(
+            steep.delay_bounds(5),
+            (Duration::ZERO, Duration::from_secs(1))
+        );
+        let zero = steep.initial_backoff(Duration::ZERO);
+        assert_eq!(zero.delay_bounds(5), (Duration::ZERO, Duration::ZERO));
+    }
+
+    #[test]
     fn jittered_delays_stay_in_bounds_and_vary() {
         let policy = Arc::new(
             RetryPolicy::new()
-                .multiplier(ms(100))
-                .min(ms(90))
-                .max(ms(700))
+                .initial_backoff(ms(100))
+                .min_backoff(ms(90))
+                .max_backoff(ms(700))
                 .jitter(0.5),
         );
         let mut retrier = Retrier::new(policy.clone());
@@ -398,9 +474,14 @@ mod tests {
 
     #[test]
     fn decisions() {
-        let policy = Arc::new(RetryPolicy::new().stop(3).jitter(0.0).multiplier(ms(10)));
+        let policy = Arc::new(
+            RetryPolicy::new()
+                .max_attempts(3)
+                .jitter(0.0)
+                .initial_backoff(ms(10)),
+        );
         let unavailable = Status::unavailable("down");
-        // Retries the named code until `stop` attempts were made.
+        // Retries the named code until `max_attempts` attempts were made.
         let mut retrier = Retrier::new(policy.clone());
         assert_eq!(
             retrier.after_failure(&unavailable, false, None),
@@ -444,10 +525,10 @@ mod tests {
     #[test]
     fn builder_edges() {
         let policy = RetryPolicy::new()
-            .stop(0)
+            .max_attempts(0)
             .jitter(f64::NAN)
             .retry_on([Code::Ok, Code::Aborted]);
-        assert_eq!(policy.attempts(), 1);
+        assert_eq!(policy.attempt_limit(), 1);
         assert_eq!(policy.delay_bounds(0).0, policy.delay_bounds(0).1);
         assert!(policy.retries(Code::Aborted));
         assert!(!policy.retries(Code::Ok));

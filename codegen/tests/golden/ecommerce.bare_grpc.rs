@@ -338,13 +338,11 @@ pub mod order_management_grpc {
         }
 
         /// Calls `/ecommerce.OrderManagement/updateOrders` (client streaming).
-        pub async fn update_orders<S>(
+        pub async fn update_orders(
             &self,
-            request: Request<S>,
-        ) -> Result<Response<::prost::alloc::string::String>, Status>
-        where
-            S: Stream<Item = super::Order> + Send + 'static,
-        {
+            request: impl IntoStreamingRequest<super::Order>,
+        ) -> Result<Response<::prost::alloc::string::String>, Status> {
+            let request = request.into_streaming_request();
             self.channel.client_streaming(UPDATE_ORDERS, request).await
         }
 

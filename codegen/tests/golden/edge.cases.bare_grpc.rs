@@ -229,13 +229,11 @@ pub mod response_grpc {
         }
 
         /// Calls `/edge.cases.Response/getHTTPStatus` (client streaming).
-        pub async fn get_http_status<S>(
+        pub async fn get_http_status(
             &self,
-            request: Request<S>,
-        ) -> Result<::bare_grpc::codegen::Response<super::outer::Inner>, Status>
-        where
-            S: Stream<Item = super::super::other::Thing> + Send + 'static,
-        {
+            request: impl IntoStreamingRequest<super::super::other::Thing>,
+        ) -> Result<::bare_grpc::codegen::Response<super::outer::Inner>, Status> {
+            let request = request.into_streaming_request();
             self.channel
                 .client_streaming(GET_HTTP_STATUS, request)
                 .await
