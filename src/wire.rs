@@ -170,27 +170,34 @@ pub struct MessageDecoder {
     gathered: BytesMut,
 }
 
-/// Cuts the message at the front of `payload` off it when the payload holds all of it, prefix
-/// and body, with a valid flag and a length within `max_len`; `None` (and `payload` untouched)
-/// otherwise. A bad prefix is not reported here: the general path that then runs reads the same
-/// prefix and returns its error.
+/// The flag and body length of the message at the front of `bytes` when all of it is there,
+/// its flag is valid and its length within `max_len`; `None` otherwise. A bad prefix is not
+/// reported here: the general path that then runs reads the same prefix and returns its error.
 ///
-/// Why no `Result`: this is the path of every small message, and an `Option` of a message is
-/// returned in registers where a `Result` holding a [`Status`] goes through memory, copied in
-/// pieces whose reloads stall (docs/performance.md, § "Client streaming and server-stream
-/// receive against tonic").
+/// Why no `Result`: this is the path of every small message, and an `Option` comes back in
+/// registers where a `Result` holding a [`Status`] goes through memory, copied in pieces whose
+/// reloads stall (docs/performance.md, § "Client streaming and server-stream receive against
+/// tonic").
 #[inline]
-fn slice_whole(payload: &mut Bytes, max_len: usize) -> Option<RawMessage> {
-    let &[flag, b1, b2, b3, b4] = payload.first_chunk::<PREFIX_LEN>()?;
+pub(crate) fn whole_message(bytes: &[u8], max_len: usize) -> Option<(bool, usize)> {
+    let &[flag, b1, b2, b3, b4] = bytes.first_chunk::<PREFIX_LEN>()?;
     let compressed = match flag {
         0 => false,
         1 => true,
         _ => return None,
     };
     let len = usize::try_from(u32::from_be_bytes([b1, b2, b3, b4])).ok()?;
-    if len > max_len || payload.len() - PREFIX_LEN < len {
+    if len > max_len || bytes.len() - PREFIX_LEN < len {
         return None;
     }
+    Some((compressed, len))
+}
+
+/// Cuts the message at the front of `payload` off it when [`whole_message`] finds it there;
+/// `None` (and `payload` untouched) otherwise.
+#[inline]
+fn slice_whole(payload: &mut Bytes, max_len: usize) -> Option<RawMessage> {
+    let (compressed, len) = whole_message(payload, max_len)?;
     payload.advance(PREFIX_LEN);
     Some(RawMessage {
         compressed,
@@ -290,7 +297,7 @@ impl MessageDecoder {
     /// valid message (prefix and body), as every small message does. It is sliced off that
     /// payload directly, without the general path's prefix assembly across payloads and its
     /// state changes. `None` in every other case, errors included: `next_message` then finds
-    /// them (see [`slice_whole`] for why this returns no `Result`).
+    /// them (see [`whole_message`] for why this returns no `Result`).
     #[inline]
     pub(crate) fn next_whole(&mut self) -> Option<RawMessage> {
         if self.state != State::Prefix {

@@ -150,11 +150,14 @@ impl<T: prost::Message + Default + 'static> Streaming<T> {
 
     /// Poll form of [`Streaming::message`].
     pub fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
-        let Some(raw) = ready!(self.poll_raw(cx)) else {
+        // Taken apart and built again for the decoder, so that only its fields are copied (a
+        // copy of the whole value also copies the bytes after `compressed`, which stalls).
+        let Some(RawMessage { compressed, data }) = ready!(self.poll_raw(cx)) else {
             return Poll::Ready(self.ended());
         };
-        self.last_compressed = raw.compressed;
-        let wire_len = raw.data.len();
+        self.last_compressed = compressed;
+        let wire_len = data.len();
+        let raw = RawMessage { compressed, data };
         match decode_message(raw, self.encoding, self.max_len) {
             Ok(message) => {
                 if let Some(hooks) = &self.hooks {
