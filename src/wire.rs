@@ -170,22 +170,39 @@ pub(crate) struct MessageDecoder {
     gathered: BytesMut,
 }
 
-/// Cuts the message at the front of `payload` off it when the payload holds all of it, prefix
-/// and body; `None` (and `payload` untouched) when it does not.
-fn slice_whole(payload: &mut Bytes, max_len: usize) -> Result<Option<RawMessage>, Status> {
-    let Some(&prefix) = payload.first_chunk::<PREFIX_LEN>() else {
-        return Ok(None);
+/// The flag and body length of the message at the front of `bytes` when all of it is there,
+/// its flag is valid and its length within `max_len`; `None` otherwise. A bad prefix is not
+/// reported here: the general path that then runs reads the same prefix and returns its error.
+///
+/// Why no `Result`: this is the path of every small message, and an `Option` comes back in
+/// registers where a `Result` holding a [`Status`] goes through memory, copied in pieces whose
+/// reloads stall (docs/performance.md, § "Client streaming and server-stream receive against
+/// tonic").
+#[inline]
+pub(crate) fn whole_message(bytes: &[u8], max_len: usize) -> Option<(bool, usize)> {
+    let &[flag, b1, b2, b3, b4] = bytes.first_chunk::<PREFIX_LEN>()?;
+    let compressed = match flag {
+        0 => false,
+        1 => true,
+        _ => return None,
     };
-    let prefix = MessagePrefix::decode(prefix)?;
-    let len = body_len(prefix, max_len)?;
-    if payload.len() - PREFIX_LEN < len {
-        return Ok(None);
+    let len = usize::try_from(u32::from_be_bytes([b1, b2, b3, b4])).ok()?;
+    if len > max_len || bytes.len() - PREFIX_LEN < len {
+        return None;
     }
+    Some((compressed, len))
+}
+
+/// Cuts the message at the front of `payload` off it when [`whole_message`] finds it there;
+/// `None` (and `payload` untouched) otherwise.
+#[inline]
+fn slice_whole(payload: &mut Bytes, max_len: usize) -> Option<RawMessage> {
+    let (compressed, len) = whole_message(payload, max_len)?;
     payload.advance(PREFIX_LEN);
-    Ok(Some(RawMessage {
-        compressed: prefix.compressed,
+    Some(RawMessage {
+        compressed,
         data: payload.split_to(len),
-    }))
+    })
 }
 
 /// The body length a prefix announces, checked against the receive limit `max_len` before
@@ -230,7 +247,7 @@ impl MessageDecoder {
     /// docs/performance.md § Measurements behind the code's choices).
     pub(crate) fn push_next(&mut self, mut data: Bytes) -> Result<Option<RawMessage>, Status> {
         if self.is_empty() {
-            if let Some(message) = slice_whole(&mut data, self.max_len)? {
+            if let Some(message) = slice_whole(&mut data, self.max_len) {
                 self.push(data);
                 return Ok(Some(message));
             }
@@ -243,10 +260,10 @@ impl MessageDecoder {
     /// error that ends the call (INTERNAL for a bad flag, RESOURCE_EXHAUSTED for a
     /// length over the limit).
     pub(crate) fn next_message(&mut self) -> Result<Option<RawMessage>, Status> {
+        if let Some(message) = self.next_whole() {
+            return Ok(Some(message));
+        }
         if self.state == State::Prefix {
-            if let Some(message) = self.whole_in_front()? {
-                return Ok(Some(message));
-            }
             let Some(bytes) = self.peek_prefix() else {
                 return Ok(None);
             };
@@ -275,22 +292,24 @@ impl MessageDecoder {
         Ok(None)
     }
 
-    /// The common case, taken first: the front payload holds a whole message (prefix and body),
-    /// as every small message does. It is sliced off that payload directly, without the
-    /// general path's prefix assembly across payloads and its state changes. `None` when the
-    /// front payload does not hold a whole message.
-    fn whole_in_front(&mut self) -> Result<Option<RawMessage>, Status> {
-        let Some(front) = self.chunks.front_mut() else {
-            return Ok(None);
-        };
-        let Some(message) = slice_whole(front, self.max_len)? else {
-            return Ok(None);
-        };
+    /// The common case, which [`next_message`](Self::next_message) takes first and a caller
+    /// reading a stream may take before it: between messages, the front payload holds a whole
+    /// valid message (prefix and body), as every small message does. It is sliced off that
+    /// payload directly, without the general path's prefix assembly across payloads and its
+    /// state changes. `None` in every other case, errors included: `next_message` then finds
+    /// them (see [`whole_message`] for why this returns no `Result`).
+    #[inline]
+    pub(crate) fn next_whole(&mut self) -> Option<RawMessage> {
+        if self.state != State::Prefix {
+            return None;
+        }
+        let front = self.chunks.front_mut()?;
+        let message = slice_whole(front, self.max_len)?;
         if front.is_empty() {
             self.chunks.pop_front();
         }
         self.buffered -= PREFIX_LEN + message.data.len();
-        Ok(Some(message))
+        Some(message)
     }
 
     /// Call at END_STREAM, after [`next_message`](Self::next_message) returned

@@ -9,7 +9,7 @@
 use bytes::{Buf, BytesMut};
 
 use crate::status::Status;
-use crate::wire::{MessagePrefix, PREFIX_LEN, RawMessage, body_len};
+use crate::wire::{MessagePrefix, PREFIX_LEN, RawMessage, body_len, whole_message};
 
 /// Client-side framing: every DATA payload is appended to one buffer that is reused from
 /// message to message, and each whole message is split off it without a further copy.
@@ -17,14 +17,14 @@ use crate::wire::{MessagePrefix, PREFIX_LEN, RawMessage, body_len};
 /// Why not slice the payloads as the server role does: a large response message spans many
 /// DATA frames (16 KiB each by default), and gathering it needs a contiguous copy anyway. Made
 /// into a fresh allocation per message, as the shared decoder first did, that copy page-faulted
-/// through new memory for every 1 MiB message (the allocator returns large freed blocks to the
-/// kernel): `perf record` of 200 downloads of 1 MiB put 45 % of the client's time in page
-/// faults. Here the buffer's memory is reclaimed once the caller has decoded the previous
-/// message, so the copy lands in memory already mapped; for small messages it is one `memcpy`
-/// of each payload. The decoder has since learned to reuse its buffer too, and downloads of
-/// 1 MiB are as fast through it; this second framer stays because streams of small messages
-/// are not (docs/performance.md, § "Why the client keeps its own framer"). The buffer grows only with bytes that arrived (a prefix claiming a large
-/// length allocates nothing), and keeps the capacity of the largest message seen, at most the
+/// through new memory for every large message (the allocator returns large freed blocks to the
+/// kernel; the profile is in docs/performance.md). Here the buffer's memory is reclaimed once
+/// the caller has decoded the previous message, so the copy lands in memory already mapped; for
+/// small messages it is one `memcpy` of each payload. The decoder has since learned to reuse
+/// its buffer too, and large downloads are as fast through it; this second framer stays because
+/// streams of small messages are not (docs/performance.md, § "Why the client keeps its own
+/// framer"). The buffer grows only with bytes that arrived (a prefix claiming a large length
+/// allocates nothing), and keeps the capacity of the largest message seen, at most the
 /// receive limit plus one frame, until the call ends. Same rules and codes as
 /// [`MessageDecoder`] (`wire.rs`).
 pub(crate) struct Inbox {
@@ -48,25 +48,30 @@ impl Inbox {
         self.buf.extend_from_slice(data);
     }
 
+    /// The common case, taken first: a whole message with a valid prefix at the front of the
+    /// buffer, split off it. `None` in every other case, errors included: [`next_message`]
+    /// then finds them (`wire::whole_message` says why this returns no `Result`).
+    ///
+    /// [`next_message`]: Inbox::next_message
+    #[inline]
+    pub(crate) fn next_whole(&mut self) -> Option<RawMessage> {
+        let (compressed, len) = whole_message(&self.buf, self.max_len)?;
+        self.buf.advance(PREFIX_LEN);
+        let data = self.buf.split_to(len).freeze();
+        Some(RawMessage { compressed, data })
+    }
+
     /// The next whole message; the length is checked against the limit as soon as the prefix
     /// is in, before the body is waited for (RESOURCE_EXHAUSTED; a bad flag is INTERNAL).
     pub(crate) fn next_message(&mut self) -> Result<Option<RawMessage>, Status> {
-        let Some(head) = self.buf.get(..PREFIX_LEN) else {
-            return Ok(None);
-        };
-        let mut bytes = [0u8; PREFIX_LEN];
-        bytes.copy_from_slice(head);
-        let prefix = MessagePrefix::decode(bytes)?;
-        let len = body_len(prefix, self.max_len)?;
-        if self.buf.len() - PREFIX_LEN < len {
-            return Ok(None);
+        if let Some(message) = self.next_whole() {
+            return Ok(Some(message));
         }
-        self.buf.advance(PREFIX_LEN);
-        let data = self.buf.split_to(len).freeze();
-        Ok(Some(RawMessage {
-            compressed: prefix.compressed,
-            data,
-        }))
+        // No whole valid message: more bytes are needed, or the prefix is bad.
+        if let Some(&head) = self.buf.first_chunk::<PREFIX_LEN>() {
+            body_len(MessagePrefix::decode(head)?, self.max_len)?;
+        }
+        Ok(None)
     }
 
     /// At END_STREAM: INTERNAL if a prefix or a message was cut short.

@@ -434,23 +434,35 @@ impl<T> ResponseStream<T> {
         self.finish(end);
     }
 
-    /// Polls for the next raw message, driving h2 until one is whole or the call ends.
-    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<RawMessage>, Status>> {
+    /// Polls for the next raw message, driving h2 until one is whole or the call ends:
+    /// `Ready(None)` once it has ended, with `end` saying how. (An `Option` rather than the
+    /// `Result` of the inbox's general path: see `Inbox::next_whole`.)
+    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<RawMessage>> {
         loop {
-            if let Err(status) = self.poll_deadline(cx) {
-                return Poll::Ready(Err(status));
+            if self.poll_deadline(cx).is_err() || self.end.is_some() {
+                return Poll::Ready(None);
             }
-            if self.end.is_none() {
-                match self.inbox.next_message() {
-                    Ok(Some(raw)) => return Poll::Ready(Ok(Some(raw))),
-                    Ok(None) => {}
-                    Err(status) => return Poll::Ready(Err(self.fail_and_reset(status))),
+            if let Some(raw) = self.inbox.next_whole() {
+                return Poll::Ready(Some(raw));
+            }
+            match self.inbox.next_message() {
+                Ok(Some(raw)) => return Poll::Ready(Some(raw)),
+                Ok(None) => {}
+                Err(status) => {
+                    self.fail_and_reset(status);
+                    return Poll::Ready(None);
                 }
             }
-            if let Some(end) = &self.end {
-                return Poll::Ready(end.clone().map(|()| None));
-            }
             ready!(self.poll_step(cx));
+        }
+    }
+
+    /// How the call ended, as [`ResponseStream::message`] reports it: `Ok(None)` after an OK
+    /// status, else the status.
+    fn ended(&self) -> Result<Option<T>, Status> {
+        match &self.end {
+            Some(Err(status)) => Err(status.clone()),
+            _ => Ok(None),
         }
     }
 }
@@ -464,13 +476,13 @@ impl<T: prost::Message + Default + 'static> ResponseStream<T> {
 
     /// Poll form of [`ResponseStream::message`].
     pub fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
-        let raw = match ready!(self.poll_raw(cx)) {
-            Ok(Some(raw)) => raw,
-            Ok(None) => return Poll::Ready(Ok(None)),
-            Err(status) => return Poll::Ready(Err(status)),
+        // Taken apart and built again for the decoder, so that only its fields are copied (a
+        // copy of the whole value also copies the bytes after `compressed`, which stalls).
+        let Some(RawMessage { compressed, data }) = ready!(self.poll_raw(cx)) else {
+            return Poll::Ready(self.ended());
         };
-        self.last_compressed = raw.compressed;
-        if raw.compressed {
+        self.last_compressed = compressed;
+        if compressed {
             if let Some(name) = &self.unsupported_encoding {
                 let status = Status::internal(format!(
                     "received a message compressed with unsupported grpc-encoding {name:?}"
@@ -478,7 +490,8 @@ impl<T: prost::Message + Default + 'static> ResponseStream<T> {
                 return Poll::Ready(Err(self.fail_and_reset(status)));
             }
         }
-        let wire_len = raw.data.len();
+        let wire_len = data.len();
+        let raw = RawMessage { compressed, data };
         match decode_message(raw, self.encoding, self.max_len) {
             Ok(message) => {
                 if let Some(hooks) = &self.hooks {

@@ -15,7 +15,7 @@
 //! takes a lock on every send anyway.
 //!
 //! Gathering: `send` encodes into a buffer shared with the driver and returns at once while the
-//! buffer is under 16 KiB; the driver hands the buffer to h2 as one DATA frame whenever the
+//! buffer is under [`BATCH_BYTES`]; the driver hands the buffer to h2 in one write whenever the
 //! handler waits for anything else (and before the trailers), so a message is never held back
 //! while the handler sleeps, and a burst of small messages leaves in a few frames, not one frame
 //! each.

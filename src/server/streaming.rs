@@ -95,21 +95,26 @@ impl<T> Streaming<T> {
     }
 
     /// Polls for the next raw message, reading DATA frames until one is whole or the stream
-    /// ends.
-    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<RawMessage>, Status>> {
+    /// ends: `Ready(None)` once it has ended, with `end` saying how. (An `Option` rather than
+    /// the `Result` the decoder's general path returns: see `wire::MessageDecoder::next_whole`.)
+    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<RawMessage>> {
         loop {
-            if self.end.is_none() {
-                match self.decoder.next_message() {
-                    Ok(Some(raw)) => return Poll::Ready(Ok(Some(raw))),
-                    Ok(None) => {}
-                    Err(status) => self.finish(Err(status)),
+            if self.end.is_some() {
+                return Poll::Ready(None);
+            }
+            if let Some(raw) = self.decoder.next_whole() {
+                return Poll::Ready(Some(raw));
+            }
+            match self.decoder.next_message() {
+                Ok(Some(raw)) => return Poll::Ready(Some(raw)),
+                Ok(None) => {}
+                Err(status) => {
+                    self.finish(Err(status));
+                    continue;
                 }
             }
-            if let Some(end) = &self.end {
-                return Poll::Ready(end.clone().map(|()| None));
-            }
             let Some(body) = self.body.as_mut() else {
-                return Poll::Ready(Ok(None));
+                return Poll::Ready(None);
             };
             match ready!(body.poll_data(cx)) {
                 Some(Ok(data)) => {
@@ -125,6 +130,15 @@ impl<T> Streaming<T> {
             }
         }
     }
+
+    /// How the request stream ended, as [`Streaming::message`] reports it: `Ok(None)` after
+    /// the client half-closed, else the status.
+    fn ended(&self) -> Result<Option<T>, Status> {
+        match &self.end {
+            Some(Err(status)) => Err(status.clone()),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl<T: prost::Message + Default + 'static> Streaming<T> {
@@ -136,13 +150,14 @@ impl<T: prost::Message + Default + 'static> Streaming<T> {
 
     /// Poll form of [`Streaming::message`].
     pub fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
-        let raw = match ready!(self.poll_raw(cx)) {
-            Ok(Some(raw)) => raw,
-            Ok(None) => return Poll::Ready(Ok(None)),
-            Err(status) => return Poll::Ready(Err(status)),
+        // Taken apart and built again for the decoder, so that only its fields are copied (a
+        // copy of the whole value also copies the bytes after `compressed`, which stalls).
+        let Some(RawMessage { compressed, data }) = ready!(self.poll_raw(cx)) else {
+            return Poll::Ready(self.ended());
         };
-        self.last_compressed = raw.compressed;
-        let wire_len = raw.data.len();
+        self.last_compressed = compressed;
+        let wire_len = data.len();
+        let raw = RawMessage { compressed, data };
         match decode_message(raw, self.encoding, self.max_len) {
             Ok(message) => {
                 if let Some(hooks) = &self.hooks {
