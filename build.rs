@@ -8,10 +8,11 @@
 //! compiled by their own crate (`tests/contracts`, a dev-dependency), so a user's build
 //! generates no test contracts and the embedded descriptors hold only what the library serves.
 //!
-//! protoc is the vendored one from `protoc-bin-vendored` (a prebuilt binary
-//! shipped inside the crate, so a fresh machine needs no system protoc and
-//! nothing compiles) unless `PROTOC` names another. `docs/codegen.md` says
-//! why this route and not a pure-Rust parser.
+//! protoc is the vendored one that `bare-grpc-codegen` carries (`protoc-bin-vendored`, a
+//! prebuilt binary shipped inside the crate, so a fresh machine needs no system protoc and
+//! nothing compiles) unless `PROTOC` names another: the same defaults as a user's one-line
+//! `bare_grpc_codegen::compile_protos`. `docs/codegen.md` says why this route and not a
+//! pure-Rust parser.
 
 use std::path::{Path, PathBuf};
 
@@ -22,7 +23,6 @@ fn main() -> std::io::Result<()> {
     for dir in OWN {
         println!("cargo:rerun-if-changed={dir}");
     }
-    println!("cargo:rerun-if-env-changed=PROTOC");
 
     let mut protos = Vec::new();
     for dir in OWN {
@@ -30,19 +30,9 @@ fn main() -> std::io::Result<()> {
     }
     protos.sort();
 
-    let protoc = match std::env::var_os("PROTOC") {
-        Some(path) => PathBuf::from(path),
-        None => protoc_bin_vendored::protoc_bin_path().map_err(std::io::Error::other)?,
-    };
-    // google/protobuf/*.proto, for protos that import well-known types.
-    let well_known = protoc_bin_vendored::include_path().map_err(std::io::Error::other)?;
-    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-
-    bare_grpc_codegen::Builder::new()
-        .protoc(protoc)
-        .out_dir(&out_dir)
-        .file_descriptor_set(out_dir.join("file_descriptor_set.bin"))
-        .compile(&protos, &[PathBuf::from("proto"), well_known])
+    // The defaults: `$OUT_DIR/<package>.rs`, `$OUT_DIR/file_descriptor_set.bin`, and the
+    // vendored google/protobuf/*.proto searched after `proto`.
+    bare_grpc_codegen::compile_protos(&protos, &["proto"])
 }
 
 /// Every `*.proto` below `dir`, recursively.

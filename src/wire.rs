@@ -392,9 +392,12 @@ impl MessageDecoder {
     /// and returns its body: a slice of the front payload when that holds the whole body, else
     /// what `gathered` holds after one more copy.
     fn take(&mut self, n: usize) -> Bytes {
-        if self.gathered.is_empty()
-            && let Some(front) = self.chunks.front_mut()
-            && front.len() >= n
+        // Not a `let` chain: those need Rust 1.88 and the crate declares 1.85 (tests/msrv.rs).
+        let nothing_gathered = self.gathered.is_empty();
+        if let Some(front) = self
+            .chunks
+            .front_mut()
+            .filter(|front| nothing_gathered && front.len() >= n)
         {
             self.buffered -= n;
             let data = front.split_to(n);

@@ -124,6 +124,15 @@ impl Method {
 
 /// Every service declared in `file`, in declaration order.
 pub fn from_file(file: &FileDescriptorProto) -> Vec<Service> {
+    from_file_with(file, &[])
+}
+
+/// [`from_file`], with message types resolved through `extern_paths` first
+/// (see `names::rust_type_path_with`).
+pub fn from_file_with(
+    file: &FileDescriptorProto,
+    extern_paths: &[(String, String)],
+) -> Vec<Service> {
     let package = file.package().to_string();
     file.service
         .iter()
@@ -141,8 +150,16 @@ pub fn from_file(file: &FileDescriptorProto) -> Vec<Service> {
                 .map(|(m, method)| Method {
                     proto_name: method.name().to_string(),
                     rust_name: names::method_name(method.name()),
-                    input_type: names::rust_type_path(&package, method.input_type()),
-                    output_type: names::rust_type_path(&package, method.output_type()),
+                    input_type: names::rust_type_path_with(
+                        &package,
+                        method.input_type(),
+                        extern_paths,
+                    ),
+                    output_type: names::rust_type_path_with(
+                        &package,
+                        method.output_type(),
+                        extern_paths,
+                    ),
                     client_streaming: method.client_streaming(),
                     server_streaming: method.server_streaming(),
                     comments: comments_at(

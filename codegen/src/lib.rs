@@ -42,7 +42,7 @@ use std::collections::BTreeMap;
 
 use prost_types::FileDescriptorProto;
 
-pub use builder::Builder;
+pub use builder::{Builder, compile_protos};
 
 /// One output file: `name` is relative to the output directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,9 +60,41 @@ pub struct GeneratedFile {
 /// `--include_imports`. Services are emitted in the order of `files`, then of
 /// declaration; files without services produce nothing.
 pub fn generate(files: &[FileDescriptorProto], files_to_generate: &[String]) -> Vec<GeneratedFile> {
+    generate_with(files, files_to_generate, &Options::default())
+}
+
+/// What [`generate_with`] emits: both sides by default, message types by
+/// prost-build's default paths.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Emit the server trait, the server type and its dispatch table.
+    pub server: bool,
+    /// Emit the client.
+    pub client: bool,
+    /// `(".proto.path", "::rust::path")` pairs for message types compiled in
+    /// another crate, as given to prost-build's `Config::extern_path`.
+    pub extern_paths: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            server: true,
+            client: true,
+            extern_paths: Vec::new(),
+        }
+    }
+}
+
+/// [`generate`], with the sides and type paths that `options` asks for.
+pub fn generate_with(
+    files: &[FileDescriptorProto],
+    files_to_generate: &[String],
+    options: &Options,
+) -> Vec<GeneratedFile> {
     let mut by_stem: Vec<(String, Vec<String>)> = Vec::new();
     for file in selected(files, files_to_generate) {
-        let services = ir::from_file(file);
+        let services = ir::from_file_with(file, &options.extern_paths);
         if services.is_empty() {
             continue;
         }
@@ -74,7 +106,11 @@ pub fn generate(files: &[FileDescriptorProto], files_to_generate: &[String]) -> 
                 by_stem.len() - 1
             }
         };
-        by_stem[at].1.extend(services.iter().map(render::service));
+        by_stem[at].1.extend(
+            services
+                .iter()
+                .map(|s| render::service_parts(s, options.server, options.client)),
+        );
     }
     by_stem
         .into_iter()

@@ -21,8 +21,12 @@
 //! without that glob ever meeting a message name (a proto message called `Status`
 //! or `Request` is common), and the path to messages is one fixed `super::` away.
 //!
-//! Not done: prost-build's `extern_path` and `compile_well_known_types` options.
-//! `Builder` never sets them, so the defaults below are the whole mapping.
+//! `Builder::extern_path` hands prost-build types that live in another crate;
+//! [`rust_type_path_with`] resolves them the way prost-build's `extern_paths.rs`
+//! does (the exact proto name first, then the longest proto-name prefix).
+//!
+//! Not done: prost-build's `compile_well_known_types`; `Builder` never sets it,
+//! so `google.protobuf` always maps to `::prost_types`.
 
 use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
@@ -127,8 +131,38 @@ const WELL_KNOWN_PRIMITIVES: &[(&str, &str)] = &[
 /// side (plus one for the service module itself), then walk down the other
 /// side's segments in snake case and end with the type in upper camel case.
 pub fn rust_type_path(package: &str, type_name: &str) -> String {
+    rust_type_path_with(package, type_name, &[])
+}
+
+/// [`rust_type_path`], with `extern_paths` (`(".proto.path", "::rust::path")`
+/// pairs, as given to `Builder::extern_path`) consulted first.
+///
+/// Mirrors prost-build's `ExternPaths::resolve_ident`: an extern path equal to
+/// `type_name` is the answer as written; else the longest extern path that is a
+/// whole-segment prefix of it, followed by the remaining segments (modules in
+/// snake case, the type in upper camel case). prost-build's own defaults (the
+/// wrappers and `.google.protobuf` -> `::prost_types`) are the last resort.
+pub fn rust_type_path_with(
+    package: &str,
+    type_name: &str,
+    extern_paths: &[(String, String)],
+) -> String {
+    if let Some((_, rust)) = extern_paths.iter().find(|(p, _)| p == type_name) {
+        return rust.clone();
+    }
     if let Some((_, rust)) = WELL_KNOWN_PRIMITIVES.iter().find(|(p, _)| *p == type_name) {
         return (*rust).to_string();
+    }
+    for (at, _) in type_name.rmatch_indices('.') {
+        let prefix = &type_name[..at];
+        if let Some((_, rust)) = extern_paths.iter().find(|(p, _)| p == prefix) {
+            let mut rest: Vec<&str> = type_name[at + 1..].split('.').collect();
+            let last = rest.pop().unwrap_or_default();
+            let mut path = vec![rust.clone()];
+            path.extend(rest.iter().map(|s| to_snake(s)));
+            path.push(to_upper_camel(last));
+            return path.join("::");
+        }
     }
     let ident = type_name.strip_prefix('.').unwrap_or(type_name);
     let mut segments: Vec<&str> = ident.split('.').collect();
@@ -223,6 +257,44 @@ mod tests {
         ];
         for (package, proto, rust) in rows {
             assert_eq!(rust_type_path(package, proto), rust, "{package} {proto}");
+        }
+    }
+
+    #[test]
+    fn extern_paths_win_over_local_and_default_paths() {
+        let externs = [
+            (".shared".to_string(), "::shared_protos".to_string()),
+            (".shared.v1.Money".to_string(), "::money::Money".to_string()),
+            (
+                ".google.protobuf.Timestamp".to_string(),
+                "::my_time::Stamp".to_string(),
+            ),
+        ];
+        // (package, proto type, Rust path from its `_grpc` module)
+        let rows = [
+            ("shop", ".shared.Item", "::shared_protos::Item"),
+            (
+                "shop",
+                ".shared.v1.Order.Line",
+                "::shared_protos::v1::order::Line",
+            ),
+            ("shop", ".shared.v1.Money", "::money::Money"),
+            ("shop", ".google.protobuf.Timestamp", "::my_time::Stamp"),
+            (
+                "shop",
+                ".google.protobuf.Duration",
+                "::prost_types::Duration",
+            ),
+            ("shop", ".google.protobuf.Empty", "()"),
+            ("shop", ".sharedness.Item", "super::super::sharedness::Item"),
+            ("shop", ".shop.Cart", "super::Cart"),
+        ];
+        for (package, proto, rust) in rows {
+            assert_eq!(
+                rust_type_path_with(package, proto, &externs),
+                rust,
+                "{package} {proto}"
+            );
         }
     }
 

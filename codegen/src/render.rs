@@ -94,11 +94,22 @@ fn method_trait(kind: Kind) -> &'static str {
 
 /// Renders one service module, ending with a newline.
 pub fn service(service: &Service) -> String {
-    Renderer::new(service).render()
+    service_parts(service, true, true)
+}
+
+/// [`service`] with only the server side (trait, server type, dispatch table
+/// and method impls), only the client, or both; the `:path` constants always.
+pub fn service_parts(service: &Service, server: bool, client: bool) -> String {
+    let mut renderer = Renderer::new(service);
+    renderer.server_side = server;
+    renderer.client_side = client;
+    renderer.render()
 }
 
 struct Renderer<'a> {
     service: &'a Service,
+    server_side: bool,
+    client_side: bool,
     /// Type names this module defines, which shadow the glob import.
     locals: BTreeSet<String>,
     out: Vec<String>,
@@ -114,6 +125,8 @@ impl<'a> Renderer<'a> {
         ];
         Renderer {
             service,
+            server_side: true,
+            client_side: true,
             locals: locals.into_iter().collect(),
             out: Vec::new(),
         }
@@ -163,10 +176,12 @@ impl<'a> Renderer<'a> {
                 svc.file
             ),
         );
-        self.line(
-            0,
-            &format!("/// Server trait, dispatch table and client of `{full}`."),
-        );
+        let what = match (self.server_side, self.client_side) {
+            (true, true) => "Server trait, dispatch table and client",
+            (true, false) => "Server trait and dispatch table",
+            (false, _) => "Client",
+        };
+        self.line(0, &format!("/// {what} of `{full}`."));
         self.line(
             0,
             &format!(
@@ -183,10 +198,12 @@ impl<'a> Renderer<'a> {
             let lines = layout::const_str(4, &method.path_const(), &svc.path(method));
             self.out.extend(lines);
         }
-        self.trait_(&name, &full);
-        self.server(&name, &full);
+        if self.server_side {
+            self.trait_(&name, &full);
+            self.server(&name, &full);
+        }
         // A service without methods has nothing to call: no client.
-        if !svc.methods.is_empty() {
+        if self.client_side && !svc.methods.is_empty() {
             self.client(&name, &full);
         }
         self.line(0, "}");

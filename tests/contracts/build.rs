@@ -5,7 +5,7 @@
 //! reflection of these services.
 //!
 //! The protos stay in `proto/` rather than moving here: the Go and Python peers generate their
-//! stubs from those same paths. protoc is the vendored one from `protoc-bin-vendored` unless
+//! stubs from those same paths. protoc is the vendored one `bare-grpc-codegen` carries unless
 //! `PROTOC` names another, as in the top-level `build.rs`.
 
 use std::path::{Path, PathBuf};
@@ -20,25 +20,14 @@ fn main() -> std::io::Result<()> {
         .join("../../proto")
         .canonicalize()?;
     println!("cargo:rerun-if-changed={}", root.display());
-    println!("cargo:rerun-if-env-changed=PROTOC");
 
     let mut protos = Vec::new();
     collect_protos(&root, &root, &mut protos)?;
     protos.sort();
 
-    let protoc = match std::env::var_os("PROTOC") {
-        Some(path) => PathBuf::from(path),
-        None => protoc_bin_vendored::protoc_bin_path().map_err(std::io::Error::other)?,
-    };
-    // google/protobuf/*.proto: order_management.proto imports wrappers.proto.
-    let well_known = protoc_bin_vendored::include_path().map_err(std::io::Error::other)?;
-    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-
-    bare_grpc_codegen::Builder::new()
-        .protoc(protoc)
-        .out_dir(&out_dir)
-        .file_descriptor_set(out_dir.join("file_descriptor_set.bin"))
-        .compile(&protos, &[root, well_known])
+    // google/protobuf/*.proto (order_management.proto imports wrappers.proto) are searched
+    // after `root` by default.
+    bare_grpc_codegen::compile_protos(&protos, &[root])
 }
 
 /// Every `*.proto` below `dir`, recursively, but none below [`LIBRARY_OWN`].
