@@ -16,3 +16,7 @@ cargo test --workspace --all-targets
 cargo test --features metrics --test metrics
 # Doc tests (not part of --all-targets).
 cargo test --workspace --doc
+# Publishable, without uploading: both crates package and each package builds from its own
+# files (the library's build needs its protos inside it); the docs build with no warning.
+cargo package -p bare-grpc-codegen -p bare-grpc --offline --allow-dirty --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p bare-grpc -p bare-grpc-codegen --quiet

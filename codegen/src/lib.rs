@@ -1,6 +1,14 @@
 //! bare-grpc's code generator: proto services to a server trait, a dispatch
 //! table and a client, for the bare-grpc runtime.
 //!
+//! A user's `build.rs` is one line, [`compile_protos`] (options on [`Builder`]):
+//!
+//! ```no_run
+//! fn main() -> std::io::Result<()> {
+//!     bare_grpc_codegen::compile_protos(&["proto/helloworld.proto"], &["proto"])
+//! }
+//! ```
+//!
 //! Rule: the generated code targets `::bare_grpc::codegen` (the runtime's
 //! re-export surface for generated code, checked at compile time through
 //! `ABI_V2`) and names each call by its `:path`, `"/" Service-Name "/"
@@ -18,7 +26,7 @@
 //! Layout (reading order): `names` (proto names to prost-build's Rust names),
 //! `ir` (what a service is, for the renderer), `layout` (the width-dependent
 //! line breaks, done like rustfmt), `render` (the emitted shape), `builder`
-//! (the `build.rs` route).
+//! (the `build.rs` route: [`compile_protos`] and [`Builder`]).
 //!
 //! Why two routes to one function: the plugin lets any protoc user generate
 //! code, and `Builder` lets a crate build with no system protoc at all; both
