@@ -12,7 +12,9 @@
 //! - `own_crate_with_nested_package_and_well_known_type`: a crate of its own (path
 //!   dependencies, a one-line `build.rs`, `package shop.v1` importing
 //!   `google/protobuf/timestamp.proto`, a nested message, a server-streaming method, health and
-//!   reflection from the descriptor set the build step wrote), run end to end.
+//!   reflection from the descriptor set the build step wrote), run end to end; before that, its
+//!   `cargo build` fails naming the file and line of a broken `.proto`, and names the protoc
+//!   that `$PROTOC` points at when that is missing.
 //!
 //! Speed: the crates build in this workspace's own target directory (cargo has released its
 //! lock by the time tests run), so the registry crates they share with the workspace, and
@@ -271,6 +273,24 @@ fn build(dir: &Path) -> PathBuf {
     let at = line.find(r#""out_dir":""#).expect("out_dir in the message") + 11;
     let end = line[at..].find('"').expect("end of out_dir");
     PathBuf::from(&line[at..at + end])
+}
+
+/// `cargo build --offline` of the crate in `dir` that must fail (with `PROTOC` set when
+/// given); its stderr.
+fn failed_build(dir: &Path, protoc: Option<&Path>) -> String {
+    let mut command = cargo(dir);
+    command.args(["build", "--offline"]);
+    if let Some(protoc) = protoc {
+        command.env("PROTOC", protoc);
+    }
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cargo build");
+    let output = finish(child, BUILD_BOUND, "cargo build --offline (to fail)");
+    assert!(!output.status.success(), "the build should have failed");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]
@@ -545,8 +565,27 @@ bare-grpc-codegen = {{ path = {:?} }}
         "build.rs",
         "fn main() { bare_grpc_codegen::compile_protos(&[\"proto/shop/v1/orders.proto\"], &[\"proto\"]).unwrap() }\n",
     );
-    write(&dir, "proto/shop/v1/orders.proto", SHOP_PROTO);
     write(&dir, "src/main.rs", SHOP_MAIN);
+    std::fs::copy(repo().join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
+
+    // What a user sees from `cargo build` when protoc rejects the .proto: the file and line
+    // (the `;` missing at the end of line 18 is found at the `}` of line 19).
+    let broken = SHOP_PROTO.replace("uint32 count = 2;", "uint32 count = 2");
+    write(&dir, "proto/shop/v1/orders.proto", &broken);
+    let stderr = failed_build(&dir, None);
+    assert!(
+        stderr.contains("proto/shop/v1/orders.proto:19:3: Expected \";\"."),
+        "{stderr}"
+    );
+
+    // `$PROTOC` is honoured: a protoc that is not there fails the build, naming it.
+    write(&dir, "proto/shop/v1/orders.proto", SHOP_PROTO);
+    let missing = dir.join("no-protoc-here");
+    let stderr = failed_build(&dir, Some(&missing));
+    assert!(
+        stderr.contains(&format!("could not run protoc at {}", missing.display())),
+        "{stderr}"
+    );
 
     let out_dir = build(&dir);
     let generated = std::fs::read_to_string(out_dir.join("shop.v1.rs")).expect("shop.v1.rs");
