@@ -588,6 +588,15 @@ bare-grpc-codegen = {{ path = {:?} }}
     );
 
     let out_dir = build(&dir);
+    // The build script told cargo what to watch: the .proto it read, and $PROTOC.
+    let said = std::fs::read_to_string(out_dir.with_file_name("output")).expect("build output");
+    assert!(
+        said.lines().eq([
+            "cargo:rerun-if-changed=proto/shop/v1/orders.proto",
+            "cargo:rerun-if-env-changed=PROTOC",
+        ]),
+        "{said}"
+    );
     let generated = std::fs::read_to_string(out_dir.join("shop.v1.rs")).expect("shop.v1.rs");
     assert!(generated.contains("::core::option::Option<::prost_types::Timestamp>"));
     assert!(
