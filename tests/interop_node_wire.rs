@@ -317,6 +317,38 @@ async fn grpc_js_keepalive_pings_are_off_by_default_and_answered_when_on() {
     assert_eq!(count(&pinged, "Ping failed"), 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_js_deflate_channel_falls_back_after_our_accept_encoding() {
+    // grpc-js compresses with deflate when asked; we read gzip only. The first call is
+    // UNIMPLEMENTED, and our answer lists what we accept in its response headers, where grpc-js
+    // reads it: the same channel then sends plain, and the next calls succeed. (Answered
+    // trailers-only, as before, the list went unread and every call failed.)
+    let addr = common::interop_server().to_string();
+    let out = probe(&["deflate", &addr], &[]).await;
+    let got = statuses(&out);
+    assert_eq!(got.len(), 3, "{out:?}");
+    assert_eq!(got[0].0, 12, "{got:?}");
+    assert!(got[0].1.contains("deflate"), "{got:?}");
+    assert_eq!(got[1..], [(0, "\"\"".to_owned()), (0, "\"\"".to_owned())]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("wrong size"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_js_over_the_size_limits_both_ways_and_the_connection_serves_on() {
+    let addr = common::interop_server().to_string();
+    let out = probe(&["limits", &addr], &[]).await;
+    let got = statuses(&out);
+    assert_eq!(got.len(), 3, "{out:?}");
+    // 5 MiB up: our server's 4 MiB receive limit, RESOURCE_EXHAUSTED with our message.
+    assert_eq!(got[0].0, 8, "{got:?}");
+    assert!(got[0].1.contains("receive limit"), "{got:?}");
+    // 5 MiB down: grpc-js's own 4 MiB receive limit, RESOURCE_EXHAUSTED with its message.
+    assert_eq!(got[1].0, 8, "{got:?}");
+    assert!(got[1].1.contains("larger than max"), "{got:?}");
+    // And the next call works.
+    assert_eq!(got[2], (0, "\"\"".to_owned()));
+}
+
 // ---- what a grpc-js server answers -----------------------------------------------------------
 
 /// A raw h2 connection to the grpc-js interop server.

@@ -14,6 +14,10 @@
 //   keepalive  a channel with grpc.keepalive_time_ms = 100 (and permit_without_calls): one
 //              EmptyCall, 1 s idle, another EmptyCall on the same channel
 //   idle       the same with grpc-js's default channel options
+//   deflate    a channel that compresses with deflate (grpc.default_compression_algorithm 1):
+//              three UnaryCalls of 1000 bytes each, one after another
+//   limits     a UnaryCall sending 5 MiB, one asking for 5 MiB back (over grpc-js's 4 MiB
+//              receive limit), then a 1000-byte UnaryCall
 //
 // Prints one line per call, `status <code> <details as JSON>`, and exits 0; the test decides
 // what is right. Every call carries a deadline and the run is bounded by a 20 s timer.
@@ -34,6 +38,27 @@ const inMs = (ms) => ({ deadline: Date.now() + ms });
 function emptyCall(client, metadata = new grpc.Metadata()) {
   return new Promise((resolve) => {
     const call = client.EmptyCall({}, metadata, inMs(10000), () => {});
+    call.on('status', (status) => {
+      print(status);
+      resolve();
+    });
+  });
+}
+
+let deflatingClient = null;
+function deflating(target) {
+  deflatingClient = deflatingClient || new testing.TestService(target, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 1 });
+  return deflatingClient;
+}
+
+function unaryCall(client, send, receive) {
+  const request = { response_type: 'COMPRESSABLE', response_size: receive, payload: { body: Buffer.alloc(send) } };
+  return new Promise((resolve) => {
+    const call = client.UnaryCall(request, inMs(10000), (err, response) => {
+      if (!err && response.payload.body.length !== receive) {
+        process.stdout.write(`wrong size ${response.payload.body.length}\n`);
+      }
+    });
     call.on('status', (status) => {
       print(status);
       resolve();
@@ -90,11 +115,20 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       await emptyCall(client);
       break;
+    case 'deflate':
+      for (let i = 0; i < 3; i++) await unaryCall(deflating(target), 1000, 1000);
+      break;
+    case 'limits':
+      await unaryCall(client, 5 << 20, 0);
+      await unaryCall(client, 0, 5 << 20);
+      await unaryCall(client, 1000, 1000);
+      break;
     default:
       process.stderr.write(`wire_probe.js: unknown mode ${mode}\n`);
       process.exit(2);
   }
   client.close();
+  if (deflatingClient) deflatingClient.close();
 }
 
 // No process.exit: Node leaves once the closed channel's socket has flushed, so the last
