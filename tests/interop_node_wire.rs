@@ -310,7 +310,7 @@ async fn grpc_js_keepalive_pings_are_off_by_default_and_answered_when_on() {
     assert!(statuses(&pinged).iter().all(|(code, _)| *code == 0));
     let acked = count(&pinged, "Received ping response");
     assert!(
-        acked >= 5,
+        acked >= 3,
         "{acked} ping responses in 1 s\nstderr:\n{}",
         String::from_utf8_lossy(&pinged.stderr)
     );
