@@ -338,6 +338,12 @@ async fn unsupported_grpc_encoding_is_unimplemented_and_lists_ours() {
         .get("grpc-accept-encoding")
         .expect("grpc-accept-encoding");
     assert!(accepted.to_str().unwrap().contains("gzip"), "{accepted:?}");
+    // The list is in real response headers and the status in trailers, not trailers-only: a
+    // client that keeps to the grammar reads grpc-accept-encoding from Response-Headers only.
+    assert!(
+        answer.trailers.is_some() && !answer.headers.contains_key("grpc-status"),
+        "{answer:?}"
+    );
     assert_still_serves(&mut client).await;
 }
 

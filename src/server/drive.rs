@@ -204,7 +204,7 @@ fn finish_single<Out: Message + 'static>(
         None => return interceptor::end(hooks, &client_gone()),
     };
     let fail = |respond: &mut h2::server::SendResponse<bytes::Bytes>, status: Status| {
-        respond::trailers_only(respond, &status, None);
+        respond::trailers_only(respond, &status);
         interceptor::end(hooks, &status);
     };
     let response = match result {

@@ -16,9 +16,17 @@
 //! | `content-type` not `application/grpc[+…]` | HTTP 415 + `grpc-status` INTERNAL (the spec: "servers SHOULD respond with HTTP status 415") |
 //! | `te` missing or not `trailers` | HTTP 400 + `grpc-status` INTERNAL ("used to detect incompatible proxies") |
 //! | `:path` unknown or malformed | trailers-only UNIMPLEMENTED (see `router`) |
-//! | `grpc-encoding` not supported | trailers-only UNIMPLEMENTED + `grpc-accept-encoding` listing ours |
+//! | `grpc-encoding` not supported | response headers with `grpc-accept-encoding` listing ours, then trailers with UNIMPLEMENTED (not trailers-only: see below) |
 //! | `grpc-timeout` malformed | trailers-only INTERNAL |
 //! | an interceptor's `on_start` says no | trailers-only, with the interceptor's status |
+//!
+//! Why the unsupported encoding is not answered trailers-only: the spec's grammar puts
+//! `grpc-accept-encoding` in Response-Headers, and Trailers-Only holds only HTTP-Status,
+//! Content-Type and Trailers. A client that keeps to the grammar (grpc-js) reads nothing but
+//! the status out of a trailers-only answer, so it never learns what we accept and sends every
+//! later call in the same unsupported encoding; read from real response headers, the list makes
+//! grpc-js fall back to `identity` from the next call on (tests/interop_node_wire.rs pins
+//! both). compression.md: the server "will then include a grpc-accept-encoding response header".
 //!
 //! The HTTP-level rejects come first because a non-gRPC peer (a browser, a health checker
 //! speaking plain HTTP/2) is best told in HTTP terms; once the request is known to be gRPC, every
@@ -130,15 +138,18 @@ pub(crate) fn start_call(
     let route = match shared.router.lookup(parts.uri.path()) {
         Ok(route) => route,
         Err(status) => {
-            respond::trailers_only(&mut respond, &status, None);
+            respond::trailers_only(&mut respond, &status);
             return None;
         }
     };
     let mut head = match read_head(&known, route.max_recv, remote_addr, shared) {
         Ok(head) => head,
-        Err((status, advertise_encodings)) => {
-            let extra = advertise_encodings.then_some(Encoding::accept_header());
-            respond::trailers_only(&mut respond, &status, extra);
+        Err((status, true)) => {
+            respond::status_after_accept_encoding(&mut respond, &status);
+            return None;
+        }
+        Err((status, false)) => {
+            respond::trailers_only(&mut respond, &status);
             return None;
         }
     };
@@ -157,7 +168,7 @@ pub(crate) fn start_call(
     match shared.interceptors.start(info, &mut metadata) {
         Ok(hooks) => head.hooks = hooks,
         Err(status) => {
-            respond::trailers_only(&mut respond, &status, None);
+            respond::trailers_only(&mut respond, &status);
             return None;
         }
     }

@@ -93,15 +93,10 @@ pub(crate) fn trailers(status: &Status, trailing: &Metadata) -> HeaderMap {
     map
 }
 
-/// Ends the call in one HEADERS frame carrying `:status 200` and the status. `accept_encoding`
-/// is set when the failure was an unsupported `grpc-encoding` (the spec asks the server to say
-/// what it supports).
-pub(crate) fn trailers_only(
-    respond: &mut h2::server::SendResponse<Bytes>,
-    status: &Status,
-    accept_encoding: Option<&'static str>,
-) {
-    trailers_only_with(respond, status, &Metadata::new(), accept_encoding);
+/// Ends the call in one HEADERS frame carrying `:status 200` and the status (Trailers-Only:
+/// HTTP-Status, Content-Type, Trailers; nothing else belongs there).
+pub(crate) fn trailers_only(respond: &mut h2::server::SendResponse<Bytes>, status: &Status) {
+    trailers_only_with(respond, status, &Metadata::new());
 }
 
 /// [`trailers_only`] with trailing metadata from the handler.
@@ -109,17 +104,27 @@ pub(crate) fn trailers_only_with(
     respond: &mut h2::server::SendResponse<Bytes>,
     status: &Status,
     trailing: &Metadata,
-    accept_encoding: Option<&'static str>,
 ) {
     let mut response = http::Response::new(());
     let headers = response.headers_mut();
     trailing.merge_into(headers);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(APPLICATION_GRPC));
-    if let Some(accept) = accept_encoding {
-        headers.insert(GRPC_ACCEPT_ENCODING, HeaderValue::from_static(accept));
-    }
     status.add_to_headers(headers);
     let _ = respond.send_response(response, true);
+}
+
+/// Ends a call whose `grpc-encoding` we cannot read: response headers listing the encodings we
+/// accept (`grpc-accept-encoding` belongs to Response-Headers in PROTOCOL-HTTP2's grammar,
+/// where every client reads it), then trailers with `status`. See `head.rs` for why this is
+/// not trailers-only.
+pub(crate) fn status_after_accept_encoding(
+    respond: &mut h2::server::SendResponse<Bytes>,
+    status: &Status,
+) {
+    let head = response_headers(&Metadata::new(), Encoding::Identity, true);
+    if let Ok(mut stream) = respond.send_response(head, false) {
+        let _ = stream.send_trailers(trailers(status, &Metadata::new()));
+    }
 }
 
 /// Rejects a request that is not acceptable gRPC at the HTTP level (wrong method, wrong

@@ -123,7 +123,7 @@ impl SharedOutbound {
                 }
                 let _ = stream.send_trailers(respond::trailers(status, &out.trailing));
             }
-            None => respond::trailers_only_with(&mut out.respond, status, &out.trailing, None),
+            None => respond::trailers_only_with(&mut out.respond, status, &out.trailing),
         }
     }
 }

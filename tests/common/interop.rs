@@ -1,4 +1,4 @@
-//! What the four interop suites share: the 18 case names (one macro, so every suite runs the
+//! What the six interop suites share: the 18 case names (one macro, so every suite runs the
 //! same list), the `PASS <case>` check, our interop client binary, and starting a peer server
 //! that announces its port.
 //!
@@ -6,7 +6,9 @@
 //!  interop_go.rs          grpc-go client  ─▶ our server       ┐
 //!  interop_python.rs      grpcio client   ─▶ our server       │ interop_cases!(run_case)
 //!  interop_go_server.rs   our client      ─▶ grpc-go server   │ → one #[test] per case
-//!  interop_python_server.rs our client    ─▶ grpcio server    ┘
+//!  interop_python_server.rs our client    ─▶ grpcio server    │
+//!  interop_node.rs        grpc-js client  ─▶ our server       │
+//!  interop_node_server.rs our client      ─▶ grpc-js server   ┘
 //! ```
 //!
 //! Peer servers are started with `--port 0 --stop_on_stdin_eof`: they pick their own port and

@@ -3,7 +3,9 @@
 #   - grpc-go and its code generators from Debian's packages (GOPATH mode, no module proxy);
 #   - protoc from Debian (only to prove the plugin works under a real protoc);
 #   - h2load (nghttp2-client) for the benchmark harness (bench/run calls this script when a tool is missing);
-#   - Python grpcio (+ grpcio-tools, prometheus_client) from PyPI in target/venv.
+#   - Python grpcio (+ grpcio-tools, prometheus_client) from PyPI in target/venv;
+#   - Node (Debian's nodejs + npm, only when no node/npm is on the PATH) and @grpc/grpc-js +
+#     @grpc/proto-loader from the npm registry into target/node (npm ci from tests/node's lock).
 # Safe to run again: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,4 +33,25 @@ if ! "$venv/bin/python" -c "import grpc, grpc_tools, prometheus_client" 2>/dev/n
   echo "setup: installing ${pkgs[*]} into $venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${pkgs[@]}"
 fi
-echo "setup: peers ready (go: $(go version | cut -d' ' -f3), grpcio: $("$venv/bin/python" -c 'import grpc; print(grpc.__version__)'))"
+
+# grpc-js: the versions pinned in tests/node/package.json, exactly as its committed lock file
+# says (npm ci), into target/node; never a global install. Reinstalled when the lock changed.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "setup: installing Debian packages: nodejs npm"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+node_dir=target/node
+if ! cmp -s tests/node/package-lock.json "$node_dir/package-lock.json" \
+   || [ ! -f "$node_dir/node_modules/@grpc/grpc-js/package.json" ] \
+   || [ ! -f "$node_dir/node_modules/@grpc/proto-loader/package.json" ]; then
+  echo "setup: installing @grpc/grpc-js and @grpc/proto-loader into $node_dir (npm ci)"
+  rm -rf "$node_dir"
+  mkdir -p "$node_dir"
+  cp tests/node/package.json tests/node/package-lock.json "$node_dir/"
+  (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+grpc_js=$(node -p "require('./$node_dir/node_modules/@grpc/grpc-js/package.json').version")
+
+echo "setup: peers ready (go: $(go version | cut -d' ' -f3), grpcio: $("$venv/bin/python" -c 'import grpc; print(grpc.__version__)'), node: $(node --version), grpc-js: $grpc_js)"
