@@ -16,3 +16,7 @@ cargo test --workspace --all-targets
 cargo test --features metrics --test metrics
 # Doc tests (not part of --all-targets).
 cargo test --workspace --doc
+# grpc-wiretap (feature wiretap): its clippy gate, its unit tests (HPACK against RFC 7541
+# Appendix C) and its peer tests (docs/wiretap.md).
+cargo clippy --workspace --all-targets --quiet --features wiretap -- -D warnings
+cargo test --features wiretap --bin grpc-wiretap --test wiretap
