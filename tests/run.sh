@@ -17,6 +17,6 @@ cargo test --features metrics --test metrics
 # Doc tests (not part of --all-targets).
 cargo test --workspace --doc
 # grpc-wiretap (feature wiretap): its clippy gate, its unit tests (HPACK against RFC 7541
-# Appendix C) and its peer tests (docs/wiretap.md).
+# Appendix C), its peer tests (docs/wiretap.md) and the walkthroughs it prints.
 cargo clippy --workspace --all-targets --quiet --features wiretap -- -D warnings
-cargo test --features wiretap --bin grpc-wiretap --test wiretap
+cargo test --features wiretap --bin grpc-wiretap --test wiretap --test wire_walkthroughs
