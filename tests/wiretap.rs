@@ -522,3 +522,52 @@ fn docs_show_real_output() {
         "docs/wiretap.md and README.md each show a golden block"
     );
 }
+
+/// `--reflect`: the types come from the upstream server's reflection service (our server,
+/// v1), and a grpc-go client's call is printed message by message.
+#[test]
+fn reflection_gives_the_types() {
+    use bare_grpc::Server;
+    use bare_grpc::services::reflection::Reflection;
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server_addr = std_listener.local_addr().unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let reflection = Reflection::builder()
+                .file_descriptor_set(bare_grpc_contracts::FILE_DESCRIPTOR_SET)
+                .unwrap()
+                .service("grpc.testing.TestService")
+                .build()
+                .unwrap();
+            let server = Server::builder()
+                .add_service(common::test_service::test_service())
+                .add_service(reflection.v1())
+                .build();
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            let _ = server.serve(listener).await;
+        });
+    });
+    let tap = Wiretap::start(server_addr, &["--reflect"]);
+    let client = Command::new(&go::binaries().client);
+    common::interop::run_client_case(client, tap.addr, "special_status_message", "grpc-go client");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = tap.lines.lock().unwrap().join("\n");
+        if text.contains("= status UNKNOWN") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(text.contains("grpc.testing.SimpleRequest {"), "{text}");
+    assert!(text.contains("response_status {"), "{text}");
+    assert!(
+        text.contains("message: \"\\t\\ntest with whitespace"),
+        "{text}"
+    );
+}

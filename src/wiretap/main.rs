@@ -13,7 +13,7 @@
 //!
 //! ```text
 //!   grpc-wiretap --listen 127.0.0.1:PORT --upstream HOST:PORT
-//!                [--json] [--explain] [--no-colour] [--proto DESCRIPTOR_SET]
+//!                [--json] [--explain] [--no-colour] [--proto DESCRIPTOR_SET | --reflect]
 //!                [--record FILE]
 //!   grpc-wiretap --replay FILE [--json] [--explain] [--proto DESCRIPTOR_SET]
 //! ```
@@ -58,7 +58,7 @@ use render::Style;
 use tap::{Conn, Dir, Record};
 
 const USAGE: &str = "usage: grpc-wiretap --listen ADDR --upstream HOST:PORT [--json] [--explain] \
-[--no-colour] [--proto DESCRIPTOR_SET] [--record FILE]\n       grpc-wiretap --replay FILE [--json] \
+[--no-colour] [--proto DESCRIPTOR_SET | --reflect] [--record FILE]\n       grpc-wiretap --replay FILE [--json] \
 [--explain] [--proto DESCRIPTOR_SET]";
 
 /// The command line.
@@ -69,6 +69,7 @@ struct Args {
     replay: Option<String>,
     record: Option<String>,
     proto: Option<String>,
+    reflect: bool,
     style: Style,
     no_colour: bool,
 }
@@ -93,6 +94,7 @@ fn parse_args() -> Result<Args, String> {
             "--replay" => args.replay = Some(value()?),
             "--record" => args.record = Some(value()?),
             "--proto" => args.proto = Some(value()?),
+            "--reflect" => args.reflect = true,
             "--json" => args.style.json = true,
             "--explain" => args.style.explain = true,
             "--no-colour" | "--no-color" => args.no_colour = true,
@@ -317,7 +319,20 @@ fn main() {
     };
     let mut style = args.style;
     style.colour = !style.json && !args.no_colour && std::io::stdout().is_terminal();
-    let types = match args.proto.as_deref().map(proto::Types::load).transpose() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let types = match (&args.proto, args.reflect, &args.upstream) {
+        (Some(path), _, _) => proto::Types::load(path).map(Some),
+        (None, true, Some(upstream)) => runtime
+            .block_on(proto::Types::from_reflection(upstream))
+            .map(Some),
+        (None, true, None) => Err("--reflect asks the --upstream server".to_owned()),
+        (None, false, _) => Ok(None),
+    };
+    let types = match types {
         Ok(types) => types,
         Err(why) => {
             eprintln!("grpc-wiretap: {why}");
@@ -351,11 +366,6 @@ fn main() {
         },
         None => None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
     runtime.block_on(async move {
         let listener = match TcpListener::bind(&listen).await {
             Ok(l) => l,

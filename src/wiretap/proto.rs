@@ -16,15 +16,22 @@
 //! A compressed message (flag 1) is inflated as gzip (RFC 1952 around `miniz_oxide`'s
 //! DEFLATE), the one encoding the interop cases use; another encoding is named, not decoded.
 //!
-//! What it does not do: fetch descriptors through the server's reflection service (pass a
-//! descriptor set instead), groups, map fields as maps (they print as repeated entries),
-//! `Any` unpacking.
+//! `--reflect` asks the upstream server instead, through its reflection service (v1, or
+//! v1alpha for older servers such as grpc-go 1.33): `list_services`, then
+//! `file_containing_symbol` for each service, which answers with the file and its imports.
+//!
+//! What it does not do: groups, map fields as maps (they print as repeated entries), `Any`
+//! unpacking; types that no listed service's file reaches are not known.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use bare_grpc::services::reflection::v1::server_reflection_request::MessageRequest;
+use bare_grpc::services::reflection::v1::server_reflection_response::MessageResponse;
+use bare_grpc::services::reflection::v1::{ServerReflectionRequest, ServerReflectionResponse};
+use bare_grpc::{Channel, Code, Request, Status};
 use prost::Message as _;
 use prost_types::field_descriptor_proto::Type;
-use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorSet};
+use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorProto, FileDescriptorSet};
 
 use super::tap::{Dir, Message};
 
@@ -45,12 +52,40 @@ impl Types {
         let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
         let set = FileDescriptorSet::decode(bytes.as_slice())
             .map_err(|e| format!("{path}: not a FileDescriptorSet: {e}"))?;
+        Ok(Types::from_files(&set.file))
+    }
+
+    /// Asks `upstream`'s reflection service for the files of every service it lists.
+    pub async fn from_reflection(upstream: &str) -> Result<Types, String> {
+        let channel =
+            Channel::lazy(upstream).map_err(|s| format!("{upstream}: {}", s.message()))?;
+        let mut why = String::new();
+        for path in [REFLECTION_V1, REFLECTION_V1ALPHA] {
+            match reflected_files(&channel, path).await {
+                Ok(files) => return Ok(Types::from_files(&files)),
+                Err(status) if status.code() == Code::Unimplemented => {
+                    why = status.message().to_owned()
+                }
+                Err(status) => {
+                    return Err(format!(
+                        "reflection on {upstream}: {} {}",
+                        status.code().name(),
+                        status.message()
+                    ));
+                }
+            }
+        }
+        Err(format!("{upstream} offers no reflection service ({why})"))
+    }
+
+    /// The types of a list of files.
+    fn from_files(files: &[FileDescriptorProto]) -> Types {
         let mut types = Types {
             messages: HashMap::new(),
             enums: HashMap::new(),
             methods: HashMap::new(),
         };
-        for file in &set.file {
+        for file in files {
             let package = file.package();
             let scope = if package.is_empty() {
                 String::new()
@@ -84,7 +119,7 @@ impl Types {
                 }
             }
         }
-        Ok(types)
+        types
     }
 
     fn add_message(&mut self, scope: &str, message: &DescriptorProto) {
@@ -245,6 +280,48 @@ impl Types {
             _ => v.to_string(),
         }
     }
+}
+
+/// The reflection method, v1 and the older v1alpha (the same messages on the wire).
+const REFLECTION_V1: &str = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
+const REFLECTION_V1ALPHA: &str = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+
+/// One reflection stream: list the services, then ask for each one's file (with imports).
+async fn reflected_files(
+    channel: &Channel,
+    path: &'static str,
+) -> Result<Vec<FileDescriptorProto>, Status> {
+    let (mut sink, mut answers) = channel
+        .bidi::<ServerReflectionRequest, ServerReflectionResponse>(path, Request::new(()))
+        .await?;
+    let ask = |request| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(request),
+    };
+    sink.send(ask(MessageRequest::ListServices(String::new())))
+        .await?;
+    let services = match answers.message().await?.and_then(|a| a.message_response) {
+        Some(MessageResponse::ListServicesResponse(list)) => list.service,
+        other => return Err(Status::unknown(format!("list_services answered {other:?}"))),
+    };
+    let mut files = BTreeMap::new();
+    for service in services {
+        sink.send(ask(MessageRequest::FileContainingSymbol(service.name)))
+            .await?;
+        let Some(answer) = answers.message().await? else {
+            break;
+        };
+        // An error answer (a service without a file) is skipped: the others still count.
+        if let Some(MessageResponse::FileDescriptorResponse(found)) = answer.message_response {
+            for bytes in found.file_descriptor_proto {
+                let file = FileDescriptorProto::decode(bytes.as_slice()).map_err(|e| {
+                    Status::internal(format!("a reflected file does not decode: {e}"))
+                })?;
+                files.entry(file.name().to_owned()).or_insert(file);
+            }
+        }
+    }
+    Ok(files.into_values().collect())
 }
 
 fn show_bytes(bytes: &[u8]) -> String {
