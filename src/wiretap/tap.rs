@@ -124,8 +124,10 @@ pub const KEEP_BYTES: usize = 1 << 20;
 /// A call's messages in one direction, reassembled from DATA payloads.
 #[derive(Debug, Default)]
 struct Messages {
-    /// The prefix so far (a prefix may itself be split across frames).
+    /// The prefix so far (a prefix may itself be split across frames), and how many earlier
+    /// frames carried part of it.
     prefix: Vec<u8>,
+    prefix_frames: u32,
     /// The message being read, if its prefix is complete.
     current: Option<Message>,
     /// Bytes of `current` still to come.
@@ -583,6 +585,13 @@ impl Conn {
             }
             return;
         }
+        if kind == 0x5 {
+            // PUSH_PROMISE (unused by gRPC) carries a header block: decode it, unseen, so the
+            // HPACK table stays in step.
+            self.conn_line(Some(dir), Kind::Frame, head, rule);
+            self.header_frame(dir, kind, flags, stream, payload, t_us, false);
+            return;
+        }
         if opens && !known {
             let call = self.call(stream);
             call.started_us = t_us;
@@ -770,15 +779,20 @@ impl Conn {
         show: bool,
     ) {
         let reader = &mut self.readers[dir.index()];
-        if kind == 0x1 {
+        if kind == 0x1 || kind == 0x5 {
             let mut fragment = payload;
             let mut pad = 0;
             if flags & 0x8 != 0 {
                 pad = fragment.first().copied().unwrap_or(0) as usize;
                 fragment = fragment.get(1..).unwrap_or(&[]);
             }
-            if flags & 0x20 != 0 {
+            if kind == 0x1 && flags & 0x20 != 0 {
+                // PRIORITY: stream dependency and weight.
                 fragment = fragment.get(5..).unwrap_or(&[]);
+            }
+            if kind == 0x5 {
+                // The promised stream id.
+                fragment = fragment.get(4..).unwrap_or(&[]);
             }
             let fragment = &fragment[..fragment.len().saturating_sub(pad)];
             reader.pending = Some((stream, flags & 0x1 != 0, fragment.to_vec()));
@@ -916,6 +930,7 @@ impl Conn {
                 messages.prefix.extend_from_slice(&body[..take]);
                 body = &body[take..];
                 if messages.prefix.len() < 5 {
+                    messages.prefix_frames += 1;
                     lines.push((
                         Kind::Message,
                         format!("{take} bytes of a message prefix (split across frames)"),
@@ -943,7 +958,7 @@ impl Conn {
                 messages.current = Some(Message {
                     flag,
                     len,
-                    frames: 1,
+                    frames: 1 + std::mem::take(&mut messages.prefix_frames),
                     body: Vec::new(),
                     truncated: false,
                 });
@@ -1014,6 +1029,189 @@ impl Conn {
             };
             call.push(dir, true, kind, text, rule);
             call.lines.last_mut().expect("pushed").completes = completes;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Shapes the peer tests do not produce on their own: a prefix split across DATA frames,
+    //! a client reset before and after its deadline, bytes that are not HTTP/2, broken HPACK.
+    use super::*;
+
+    /// A frame: 9-byte header (RFC 9113 §4.1) and payload.
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        out.extend([kind, flags]);
+        out.extend(stream.to_be_bytes());
+        out.extend(payload);
+        out
+    }
+
+    /// A header block of literals without indexing, no Huffman (RFC 7541 §6.2.2).
+    fn block(fields: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, value) in fields {
+            out.push(0);
+            out.push(name.len() as u8);
+            out.extend(name.as_bytes());
+            out.push(value.len() as u8);
+            out.extend(value.as_bytes());
+        }
+        out
+    }
+
+    fn request(conn: &mut Conn, t_us: u64, timeout: Option<&str>) {
+        let mut fields = vec![(":method", "POST"), (":path", "/pkg.Svc/Do")];
+        if let Some(t) = timeout {
+            fields.push(("grpc-timeout", t));
+        }
+        let mut bytes = PREFACE.to_vec();
+        bytes.extend(frame(0x1, 0x4, 1, &block(&fields)));
+        conn.feed(Dir::ToServer, &bytes, t_us);
+    }
+
+    fn calls(records: &[Record]) -> Vec<&Call> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Call(call) => Some(&**call),
+                Record::Connection { .. } => None,
+            })
+            .collect()
+    }
+
+    fn texts(call: &Call) -> Vec<&str> {
+        call.lines.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    #[test]
+    fn a_prefix_split_across_frames_is_one_message() {
+        let mut conn = Conn::new(1);
+        request(&mut conn, 0, None);
+        conn.feed(Dir::ToServer, &frame(0x0, 0, 1, &[0, 0, 0]), 1);
+        conn.feed(
+            Dir::ToServer,
+            &frame(0x0, 0x1, 1, &[0, 3, b'a', b'b', b'c']),
+            2,
+        );
+        let answer = [frame(
+            0x1,
+            0x5,
+            1,
+            &block(&[(":status", "200"), ("grpc-status", "0")]),
+        )]
+        .concat();
+        conn.feed(Dir::ToClient, &answer, 3);
+        let records = conn.take();
+        let call = calls(&records)[0];
+        let m = &call.messages(Dir::ToServer)[0];
+        assert_eq!((m.len, m.frames, m.body.as_slice()), (3, 2, &b"abc"[..]));
+        let lines = texts(call);
+        assert!(
+            lines.contains(&"3 bytes of a message prefix (split across frames)"),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"message #1 ends here: 3 bytes over 2 DATA frames"),
+            "{lines:?}"
+        );
+        assert!(call.trailers_only);
+        assert_eq!(call.outcome().code, Code::Ok);
+        assert_eq!(call.outcome().source, "trailers-only");
+    }
+
+    #[test]
+    fn a_client_reset_is_cancelled_before_the_deadline_and_deadline_exceeded_after() {
+        for (reset_at_us, expected) in [(5_000, Code::Cancelled), (60_000, Code::DeadlineExceeded)]
+        {
+            let mut conn = Conn::new(1);
+            request(&mut conn, 0, Some("50m"));
+            conn.feed(
+                Dir::ToServer,
+                &frame(0x3, 0, 1, &8u32.to_be_bytes()),
+                reset_at_us,
+            );
+            let records = conn.take();
+            assert_eq!(
+                calls(&records)[0].outcome().code,
+                expected,
+                "reset at {reset_at_us} µs"
+            );
+        }
+    }
+
+    #[test]
+    fn http_status_without_grpc_status_and_a_server_hang_up() {
+        let mut conn = Conn::new(1);
+        request(&mut conn, 0, None);
+        conn.feed(
+            Dir::ToClient,
+            &frame(0x1, 0x5, 1, &block(&[(":status", "503")])),
+            1,
+        );
+        conn.feed(Dir::ToServer, &frame(0x0, 0x1, 1, &[]), 2);
+        let records = conn.take();
+        assert_eq!(calls(&records)[0].outcome().code, Code::Unavailable);
+
+        let mut conn = Conn::new(2);
+        request(&mut conn, 0, None);
+        conn.eof(Dir::ToClient, 10);
+        conn.close();
+        let records = conn.take();
+        let outcome = calls(&records)[0].outcome();
+        assert_eq!(
+            (outcome.code, outcome.source),
+            (Code::Unavailable, "connection-closed")
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_http2_are_shown_raw() {
+        let mut conn = Conn::new(1);
+        conn.feed(Dir::ToServer, b"GET / HTTP/1.1\r\n\r\n", 0);
+        conn.feed(Dir::ToClient, b"HTTP/1.1 200 OK\r\n", 1);
+        let records = conn.take();
+        let raw: Vec<&Line> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Connection { line, .. } if line.kind == Kind::Raw => Some(line),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(raw.len(), 2);
+        assert!(raw[0].text.starts_with("not an HTTP/2 client preface"));
+        assert_eq!(raw[1].text, "17 bytes relayed raw");
+    }
+
+    #[test]
+    fn a_bad_header_block_is_raw_and_so_is_every_later_one() {
+        let mut conn = Conn::new(1);
+        let mut bytes = PREFACE.to_vec();
+        bytes.extend(frame(0x1, 0x5, 1, &[0xff, 0xff, 0xff, 0xff]));
+        bytes.extend(frame(0x1, 0x5, 3, &block(&[(":path", "/a/b")])));
+        conn.feed(Dir::ToServer, &bytes, 0);
+        conn.feed(
+            Dir::ToClient,
+            &frame(0x1, 0x5, 1, &block(&[("grpc-status", "0")])),
+            1,
+        );
+        conn.feed(
+            Dir::ToClient,
+            &frame(0x1, 0x5, 3, &block(&[("grpc-status", "0")])),
+            2,
+        );
+        let records = conn.take();
+        let calls = calls(&records);
+        assert_eq!(calls.len(), 2);
+        for call in calls {
+            assert!(
+                texts(call)[1].starts_with("header block not decoded"),
+                "{:?}",
+                texts(call)
+            );
+            // The server's direction has its own table: still decoded.
+            assert_eq!(call.outcome().code, Code::Ok);
         }
     }
 }
