@@ -100,7 +100,7 @@ const LAYERS: &[(&str, &str)] = &[
     ),
     (
         "wiretap",
-        "the grpc-wiretap binary's own tree (not a library module); names only `bare_grpc::Code`",
+        "the grpc-wiretap binary's own tree (not a library module); uses the public surface only",
     ),
 ];
 
