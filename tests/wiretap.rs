@@ -571,3 +571,36 @@ fn reflection_gives_the_types() {
         "{text}"
     );
 }
+
+/// Colour only on a terminal: under a pseudo-terminal (util-linux `script`) the output has ANSI
+/// colour, and `--no-colour` takes it away; piped (every other test here), none.
+#[test]
+fn colour_only_on_a_terminal() {
+    let run = |extra: &str| {
+        let command = format!(
+            "{WIRETAP} --replay {} {extra}",
+            fixture("conversation.txt").display()
+        );
+        let out = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("util-linux `script` runs the wiretap under a pseudo-terminal");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = run("");
+    assert!(
+        coloured.contains("\x1b[1;32mstatus OK (trailers)\x1b[0m"),
+        "{coloured}"
+    );
+    let plain = run("--no-colour");
+    assert!(
+        plain.contains("status OK (trailers)") && !plain.contains('\x1b'),
+        "{plain}"
+    );
+}

@@ -1214,4 +1214,34 @@ mod tests {
             assert_eq!(call.outcome().code, Code::Ok);
         }
     }
+
+    #[test]
+    fn goaway_and_ping_are_connection_lines() {
+        let mut conn = Conn::new(1);
+        conn.feed(Dir::ToServer, PREFACE, 0);
+        let mut goaway = 0u32.to_be_bytes().to_vec();
+        goaway.extend(0xbu32.to_be_bytes());
+        goaway.extend(b"too_many_pings");
+        let bytes = [frame(0x6, 0, 0, &[1; 8]), frame(0x7, 0, 0, &goaway)].concat();
+        conn.feed(Dir::ToClient, &bytes, 1);
+        let lines: Vec<String> = conn
+            .take()
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Connection { line, .. } => Some(line.text),
+                Record::Call(_) => None,
+            })
+            .collect();
+        assert!(
+            lines.contains(&"  liveness probe, opaque data 01 01 01 01 01 01 01 01".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(
+                &"  last stream 0, reason ENHANCE_YOUR_CALM, debug data \"too_many_pings\""
+                    .to_owned()
+            ),
+            "{lines:?}"
+        );
+    }
 }
