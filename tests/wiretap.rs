@@ -604,3 +604,43 @@ fn colour_only_on_a_terminal() {
         "{plain}"
     );
 }
+
+/// Many connections of real calls at once: h2load (nghttp2, installed by tests/peers/setup.sh)
+/// makes 2,000 unary calls over 8 connections × 8 streams through the wiretap to our server;
+/// every call succeeds and every one is printed with its method and OK.
+#[test]
+fn many_concurrent_connections_of_real_calls() {
+    let tap = Wiretap::start(common::interop_server(), &["--json"]);
+    let dir = common::repo_root().join("target/wiretap-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    // The prefix and SimpleRequest { response_size: 2, payload { body: "hi" } }.
+    let body = dir.join("unary-request.bin");
+    std::fs::write(
+        &body,
+        [0, 0, 0, 0, 8, 0x10, 2, 0x1a, 4, 0x12, 2, b'h', b'i'],
+    )
+    .unwrap();
+    let from = tap.len();
+    let mut h2load = Command::new("h2load");
+    h2load
+        .args(["-n", "2000", "-c", "8", "-m", "8", "-d"])
+        .arg(&body)
+        .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+        .arg(format!(
+            "http://{}/grpc.testing.TestService/UnaryCall",
+            tap.addr
+        ));
+    let out = common::run_peer(h2load, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("2000 succeeded, 0 failed"),
+        "h2load through the wiretap:\n{stdout}"
+    );
+    let records = tap.wait_closed(from, 8);
+    let calls: Vec<&Value> = records.iter().filter(|r| r["type"] == "call").collect();
+    assert_eq!(calls.len(), 2000, "one record per call");
+    for call in calls {
+        assert_eq!(call["method"], "UnaryCall");
+        assert_eq!(call["status"], "OK", "{call}");
+    }
+}
