@@ -144,12 +144,13 @@ pub fn plain_duration(nanos: u128) -> String {
     ];
     for (scale, unit) in units {
         if nanos >= scale {
-            let whole = nanos / scale;
-            let tenths = (nanos % scale) * 10 / scale;
-            return if tenths == 0 {
+            // Rounded to a tenth: 9998117u reads "10 s", not "9.9 s".
+            let tenths = (nanos * 10 + scale / 2) / scale;
+            let (whole, tenth) = (tenths / 10, tenths % 10);
+            return if tenth == 0 {
                 format!("{whole} {unit}")
             } else {
-                format!("{whole}.{tenths} {unit}")
+                format!("{whole}.{tenth} {unit}")
             };
         }
     }
@@ -278,7 +279,9 @@ mod tests {
         assert_eq!(decode_timeout("123456789S"), None, "9 digits");
         assert_eq!(decode_timeout("5x"), None);
         assert_eq!(plain_duration(1_000_000), "1 ms");
-        assert_eq!(plain_duration(19_999_000_000), "19.9 s");
+        assert_eq!(plain_duration(19_999_000_000), "20 s");
+        assert_eq!(plain_duration(1_250_000), "1.3 ms");
+        assert_eq!(plain_duration(936_025), "936 µs");
         assert_eq!(percent_decode(b"a%20b%zz%e2%98%ba"), "a b%zz☺");
         assert_eq!(percent_decode(b"100%"), "100%");
         assert_eq!(base64_decode(b"q83v").unwrap(), vec![0xab, 0xcd, 0xef]);
