@@ -234,6 +234,22 @@ fn every_case_through_the_wiretap(client: impl Fn() -> Command, server: SocketAd
         if *case == "cancel_after_begin" && seen.is_empty() && !who.starts_with("grpcio") {
             continue;
         }
+        // The case cancels a client stream with no messages, and then half-closes (grpc-go's
+        // CloseAndRecv; grpcio's empty request iterator): now and then the half-close leaves
+        // first, and the server answers the empty stream OK before the reset arrives. The
+        // wire then says OK (the client's CANCELLED is its own decision, never sent); accept
+        // it only in that shape: no request message, OK in trailers.
+        if *case == "cancel_after_begin" {
+            let raced = records.iter().any(|r| {
+                r["type"] == "call"
+                    && r["status"] == "OK"
+                    && r["status_from"] == "trailers"
+                    && r["request_messages"].as_array().is_some_and(Vec::is_empty)
+            });
+            if raced && seen.len() == 1 {
+                continue;
+            }
+        }
         let mut expected: Vec<(String, String)> = expected_calls(case)
             .into_iter()
             .map(|(p, s)| (p.to_owned(), s.to_owned()))
