@@ -32,6 +32,7 @@
 //! | generated-code surface | `codegen.rs` | what `protoc-gen-bare-grpc` output names, re-exported in one place |
 //! | services | `services/mod.rs`, `health.rs`, `reflection.rs`, `descriptors.rs` | health checking and server reflection, generated services like any user's |
 //! | metrics | `metrics/mod.rs`, `metrics/http.rs` (feature `metrics`) | Prometheus call metrics as interceptors, and a `/metrics` endpoint |
+//! | the `grpc-wiretap` binary | `wiretap/main.rs`, `tap.rs`, `hpack.rs`, `huffman.rs`, `grpc.rs`, `render.rs`, `proto.rs` (feature `wiretap`) | not part of the library: a relay that prints every call crossing it, frame by frame (`docs/wiretap.md`) |
 //!
 //! ## Public surface
 //!

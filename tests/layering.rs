@@ -98,6 +98,10 @@ const LAYERS: &[(&str, &str)] = &[
         "metrics",
         "Prometheus metrics: an interceptor pair and an HTTP endpoint on the side",
     ),
+    (
+        "wiretap",
+        "the grpc-wiretap binary's own tree (not a library module); uses the public surface only",
+    ),
 ];
 
 #[test]

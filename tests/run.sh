@@ -20,3 +20,7 @@ cargo test --workspace --doc
 # files (the library's build needs its protos inside it); the docs build with no warning.
 cargo package -p bare-grpc-codegen -p bare-grpc --offline --allow-dirty --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p bare-grpc -p bare-grpc-codegen --quiet
+# grpc-wiretap (feature wiretap): its clippy gate, its unit tests (HPACK against RFC 7541
+# Appendix C), its peer tests (docs/wiretap.md) and the walkthroughs it prints.
+cargo clippy --workspace --all-targets --quiet --features wiretap -- -D warnings
+cargo test --features wiretap --bin grpc-wiretap --test wiretap --test wire_walkthroughs
