@@ -77,6 +77,7 @@ mod headers;
 pub mod interceptor;
 mod lock;
 mod metadata;
+mod peer;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod server;
@@ -90,5 +91,9 @@ pub use call::{CallKind, IntoRequest, IntoStreamingRequest, Request, Response};
 pub use client::{Channel, ResponseStream};
 pub use compression::Encoding;
 pub use metadata::{InvalidMetadata, Metadata};
+pub use peer::{Peer, TlsInfo};
+/// TLS and mutual TLS for servers and channels (feature `tls`; `docs/tls.md`).
+#[cfg(feature = "tls")]
+pub use transport::tls;
 pub use server::{ResponseSink, Server, Streaming};
 pub use status::{Code, Status};

@@ -69,21 +69,27 @@ use crate::status::Status;
 #[derive(Clone, Debug)]
 pub(crate) struct Target {
     /// Host name or IP literal, without IPv6 brackets; resolved at every connect attempt.
-    host: String,
+    pub(crate) host: String,
     /// TCP port.
     port: u16,
     /// `host:port` as given (IPv6 in brackets), for `:authority`.
     pub(crate) authority: http::uri::Authority,
+    /// The address said `https://`: TLS with the system's roots (feature `tls`).
+    pub(crate) https: bool,
 }
 
 impl Target {
-    /// Parses `host:port`, `[v6]:port` or either with an `http://` prefix.
-    /// INVALID_ARGUMENT for anything else (including `https://`: TLS is not built in yet).
+    /// Parses `host:port`, `[v6]:port` or either with an `http://` or `https://` prefix.
+    /// INVALID_ARGUMENT for anything else (`https://` without the `tls` feature among them).
     pub(crate) fn parse(addr: &str) -> Result<Target, Status> {
         let bad = |why: &str| Status::invalid_argument(format!("bad address {addr:?}: {why}"));
-        let rest = match addr.split_once("://") {
-            None => addr,
-            Some(("http", rest)) => rest,
+        let (rest, https) = match addr.split_once("://") {
+            None => (addr, false),
+            Some(("http", rest)) => (rest, false),
+            Some(("https", _)) if cfg!(not(feature = "tls")) => {
+                return Err(bad("https:// needs bare-grpc's `tls` feature"));
+            }
+            Some(("https", rest)) => (rest, true),
             Some((scheme, _)) => return Err(bad(&format!("unsupported scheme {scheme:?}"))),
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -115,6 +121,7 @@ impl Target {
             host: host.to_owned(),
             port,
             authority,
+            https,
         })
     }
 
@@ -372,6 +379,11 @@ async fn connect(
             Ok(tcp) => {
                 // gRPC messages are often small; waiting to coalesce them only adds latency.
                 let _ = tcp.set_nodelay(true);
+                #[cfg(feature = "tls")]
+                if let Some(tls) = &options.tls {
+                    let stream = tls.connect(tcp, &target.authority).await?;
+                    return handshake(stream, options).await;
+                }
                 return handshake(tcp, options).await;
             }
             Err(e) => last_error = Some(format!("{addr}: {e}")),

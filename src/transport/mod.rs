@@ -10,6 +10,8 @@
 mod call_set;
 pub(crate) mod error;
 pub(crate) mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub(crate) mod write;
 
 /// h2 (0.4.20+) guards against floods of tiny DATA frames: each received frame with a payload
