@@ -656,7 +656,9 @@ fn parse_args() -> Args {
         _ => usage("--client_cert_file and --client_key_file go together"),
     }
     if args.use_tls && !cfg!(feature = "tls") {
-        usage("--use_tls needs the `tls` feature: cargo run --example interop-client --features tls")
+        usage(
+            "--use_tls needs the `tls` feature: cargo run --example interop-client --features tls",
+        )
     }
     args
 }
@@ -686,7 +688,9 @@ fn client_tls(args: &Args) -> Result<bare_grpc::tls::ClientTls, String> {
             "/usr/share/gocode/src/google.golang.org/grpc/testdata/ca.pem".to_owned()
         });
         let pem = std::fs::read(&ca).map_err(|e| format!("--ca_file {ca}: {e}"))?;
-        tls = tls.ca_certificate_pem(pem).map_err(|e| format!("--ca_file {ca}: {e}"))?;
+        tls = tls
+            .ca_certificate_pem(pem)
+            .map_err(|e| format!("--ca_file {ca}: {e}"))?;
     }
     if let Some(name) = &args.server_host_override {
         tls = tls.server_name(name);

@@ -119,8 +119,14 @@ fn with_tls(
     if !args.use_tls {
         return Ok(builder);
     }
-    let cert = args.cert_file.clone().unwrap_or(format!("{TESTDATA}/server1.pem"));
-    let key = args.key_file.clone().unwrap_or(format!("{TESTDATA}/server1.key"));
+    let cert = args
+        .cert_file
+        .clone()
+        .unwrap_or(format!("{TESTDATA}/server1.pem"));
+    let key = args
+        .key_file
+        .clone()
+        .unwrap_or(format!("{TESTDATA}/server1.key"));
     let mut tls = ServerTls::new(Identity::from_pem_files(&cert, &key)?)?;
     if let Some(ca) = &args.client_ca_file {
         tls = tls.require_client_cert(std::fs::read(ca)?)?;

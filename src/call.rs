@@ -27,8 +27,8 @@ use futures_core::Stream;
 use tokio::time::Instant;
 
 use crate::compression::Encoding;
-use crate::peer::Peer;
 use crate::metadata::Metadata;
+use crate::peer::Peer;
 
 /// The four call kinds (PROTOCOL-HTTP2 § Outline: how many messages each side sends).
 ///

@@ -77,9 +77,9 @@ mod headers;
 pub mod interceptor;
 mod lock;
 mod metadata;
-mod peer;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod peer;
 pub mod server;
 pub mod services;
 mod status;
@@ -92,8 +92,8 @@ pub use client::{Channel, ResponseStream};
 pub use compression::Encoding;
 pub use metadata::{InvalidMetadata, Metadata};
 pub use peer::{Peer, TlsInfo};
+pub use server::{ResponseSink, Server, Streaming};
+pub use status::{Code, Status};
 /// TLS and mutual TLS for servers and channels (feature `tls`; `docs/tls.md`).
 #[cfg(feature = "tls")]
 pub use transport::tls;
-pub use server::{ResponseSink, Server, Streaming};
-pub use status::{Code, Status};

@@ -60,7 +60,9 @@ impl Ca {
         let mut params =
             CertificateParams::new(leaf.dns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
                 .expect("leaf params");
-        params.distinguished_name.push(DnType::CommonName, leaf.name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, leaf.name);
         for ip in leaf.ips {
             params.subject_alt_names.push(SanType::IpAddress(*ip));
         }
@@ -74,7 +76,9 @@ impl Ca {
             params.not_after = rcgen::date_time_ymd(2021, 1, 1);
         }
         let key = KeyPair::generate().expect("leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf certificate");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("leaf certificate");
         Pem {
             cert: cert.pem(),
             key: key.serialize_pem(),

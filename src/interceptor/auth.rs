@@ -271,7 +271,11 @@ mod tests {
         assert!(err.message().contains("plaintext"), "{err:?}");
         assert!(md.get_all(AUTHORIZATION).is_empty());
         let mut md = Metadata::new();
-        token.clone().allow_plaintext().on_start(&plain, &mut md).unwrap();
+        token
+            .clone()
+            .allow_plaintext()
+            .on_start(&plain, &mut md)
+            .unwrap();
         assert_eq!(md.get_all(AUTHORIZATION), ["Bearer t0k"]);
         let info = CallInfo::client(crate::CallKind::Unary, "/a/b", None, true);
         let mut md = Metadata::new();

@@ -368,7 +368,14 @@ mod tests {
     fn call(side: Side, kind: CallKind) -> CallInfo {
         match side {
             Side::Client => CallInfo::client(kind, "/pkg.Svc/Do", None, false),
-            Side::Server => CallInfo::server(kind, "/pkg.Svc/Do", "pkg.Svc", "Do", Default::default(), None),
+            Side::Server => CallInfo::server(
+                kind,
+                "/pkg.Svc/Do",
+                "pkg.Svc",
+                "Do",
+                Default::default(),
+                None,
+            ),
         }
     }
 

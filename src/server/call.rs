@@ -13,10 +13,10 @@ use bytes::Bytes;
 use http::HeaderValue;
 use tokio::time::Instant;
 
-use crate::peer::Peer;
 use crate::compression::Encoding;
 use crate::interceptor::CallHooks;
 use crate::metadata::Metadata;
+use crate::peer::Peer;
 
 /// One accepted call, handed to a dispatch-table row: the parsed request headers and the two
 /// halves of the HTTP/2 stream. A dispatch-table row hands it to its `serve_*` driver.

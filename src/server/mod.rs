@@ -301,14 +301,30 @@ impl Server {
                 self.shared,
                 signal,
                 move |socket, addr, shared, shutdown| {
-                    crate::transport::tls::serve_tls(socket, addr, shared, shutdown, acceptor.clone())
+                    crate::transport::tls::serve_tls(
+                        socket,
+                        addr,
+                        shared,
+                        shutdown,
+                        acceptor.clone(),
+                    )
                 },
             )
             .await;
         }
-        crate::transport::server::serve(listener, self.shared, signal, |socket, addr, shared, shutdown| {
-            crate::transport::server::serve_connection(socket, Peer::plain(Some(addr)), shared, shutdown)
-        })
+        crate::transport::server::serve(
+            listener,
+            self.shared,
+            signal,
+            |socket, addr, shared, shutdown| {
+                crate::transport::server::serve_connection(
+                    socket,
+                    Peer::plain(Some(addr)),
+                    shared,
+                    shutdown,
+                )
+            },
+        )
         .await
     }
 
@@ -324,6 +340,6 @@ impl Server {
             self.shared.clone(),
             shutdown,
         )
-            .await
+        .await
     }
 }
