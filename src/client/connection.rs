@@ -382,7 +382,17 @@ async fn connect(
                 #[cfg(feature = "tls")]
                 if let Some(tls) = &options.tls {
                     let stream = tls.connect(tcp, &target.authority).await?;
-                    return handshake(stream, options).await;
+                    // TLS 1.3 lets the client finish its handshake before the server has
+                    // checked the client's certificate (RFC 8446 §4.4.2): a refusal shows up as
+                    // the connection closing under the HTTP/2 preface, so say what it may be.
+                    return handshake(stream, options).await.map_err(|status| {
+                        Status::unavailable(format!(
+                            "TLS connection to {} closed during the HTTP/2 handshake (did the \
+                             server refuse our client certificate?): {}",
+                            target.authority,
+                            status.message()
+                        ))
+                    });
                 }
                 return handshake(tcp, options).await;
             }
