@@ -591,7 +591,7 @@ mod tests {
             ("[::1]", None),
             (":80", None),
             ("host:99999", None),
-            ("https://host:443", None),
+            ("ftp://host:21", None),
         ];
         for (input, expected) in rows {
             match (Target::parse(input), expected) {
@@ -608,6 +608,21 @@ mod tests {
                 }
                 (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn https_means_tls_and_needs_the_feature() {
+        let parsed = Target::parse("https://host:443");
+        if cfg!(feature = "tls") {
+            let target = parsed.unwrap();
+            assert!(target.https);
+            assert_eq!(target.authority.as_str(), "host:443");
+            assert!(!Target::parse("http://host:80").unwrap().https);
+        } else {
+            let status = parsed.unwrap_err();
+            assert_eq!(status.code(), crate::status::Code::InvalidArgument);
+            assert!(status.message().contains("`tls` feature"), "{status:?}");
         }
     }
 

@@ -552,7 +552,7 @@ mod tests {
     }
 
     fn info() -> CallInfo {
-        CallInfo::client(CallKind::Bidi, "/pkg.Svc/Method", None)
+        CallInfo::client(CallKind::Bidi, "/pkg.Svc/Method", None, false)
     }
 
     #[test]
@@ -641,12 +641,17 @@ mod tests {
 
     #[test]
     fn client_info_splits_the_path() {
-        let info = CallInfo::client(CallKind::Unary, "/ecommerce.ProductInfo/addProduct", None);
+        let info = CallInfo::client(
+            CallKind::Unary,
+            "/ecommerce.ProductInfo/addProduct",
+            None,
+            false,
+        );
         assert_eq!(
             (info.service(), info.method()),
             ("ecommerce.ProductInfo", "addProduct")
         );
-        let odd = CallInfo::client(CallKind::Unary, "nonsense", None);
+        let odd = CallInfo::client(CallKind::Unary, "nonsense", None, false);
         assert_eq!((odd.service(), odd.method()), ("", "nonsense"));
     }
 }

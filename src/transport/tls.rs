@@ -415,3 +415,82 @@ impl ClientTls {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CA-signed leaf with the given SANs, as (chain PEM, key PEM), from rcgen.
+    fn leaf(dns: &[&str], uri: Option<&str>) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(
+            dns.iter().map(|name| name.to_string()).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        if let Some(uri) = uri {
+            params
+                .subject_alt_names
+                .push(rcgen::SanType::URI(uri.try_into().unwrap()));
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn identity_pem_rules() {
+        let (cert, key) = leaf(&["a.example"], None);
+        // (chain, key, accepted?, words the error must hold)
+        let rows: &[(&str, &str, Option<&str>)] = &[
+            (&cert, &key, None),
+            ("", &key, Some("no CERTIFICATE block")),
+            ("not pem at all", &key, Some("no CERTIFICATE block")),
+            (&cert, "", Some("no usable private key")),
+            (&cert, &cert, Some("no usable private key")),
+        ];
+        for (chain, key, error) in rows {
+            match (Identity::from_pem(chain, key), error) {
+                (Ok(identity), None) => assert_eq!(identity.chain.len(), 1),
+                (Err(e), Some(words)) => assert!(e.to_string().contains(words), "{e}"),
+                (got, want) => panic!("got {got:?}, want an error with {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_its_certificate_is_refused() {
+        let (cert, _) = leaf(&["a.example"], None);
+        let (_, other_key) = leaf(&["b.example"], None);
+        let identity = Identity::from_pem(&cert, &other_key).unwrap();
+        let error = ServerTls::new(identity).unwrap_err();
+        assert!(error.to_string().contains("do not match"), "{error}");
+    }
+
+    #[test]
+    fn tls_info_reads_the_leafs_dns_and_uri_names() {
+        let (cert, _) = leaf(&["a.example", "*.b.example"], Some("spiffe://t/x"));
+        let chain = certificates_from_pem(cert.as_bytes()).unwrap();
+        let info = tls_info(
+            Some(rustls::ProtocolVersion::TLSv1_2),
+            Some("a.example"),
+            Some(&chain),
+        );
+        assert_eq!(info.version(), "TLSv1_2");
+        assert_eq!(info.server_name(), Some("a.example"));
+        assert_eq!(info.dns_names(), ["a.example", "*.b.example"]);
+        assert_eq!(info.uris(), ["spiffe://t/x"]);
+        assert!(info.is_mutual());
+        assert_eq!(info.certificates()[0], chain[0].as_ref());
+        // No certificate: not mutual, no names.
+        let info = tls_info(Some(rustls::ProtocolVersion::TLSv1_3), None, None);
+        assert!(!info.is_mutual() && info.dns_names().is_empty() && info.uris().is_empty());
+    }
+
+    #[test]
+    fn identity_debug_leaves_the_key_out() {
+        let (cert, key) = leaf(&["a.example"], None);
+        let shown = format!("{:?}", Identity::from_pem(&cert, &key).unwrap());
+        assert!(
+            !shown.contains("PRIVATE") && shown.contains("certificates: 1"),
+            "{shown}"
+        );
+    }
+}
