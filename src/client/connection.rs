@@ -74,7 +74,9 @@ pub(crate) struct Target {
     port: u16,
     /// `host:port` as given (IPv6 in brackets), for `:authority`.
     pub(crate) authority: http::uri::Authority,
-    /// The address said `https://`: TLS with the system's roots (feature `tls`).
+    /// The address said `https://`: TLS with the system's roots (feature `tls`; without it,
+    /// `parse` refuses `https://`, so the field is only read by the feature's code).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) https: bool,
 }
 
