@@ -33,8 +33,8 @@
 //! the driver has moved on to a newer connection (after a GOAWAY the old connection drains).
 //! A `block_on` caller's bidi sink may also poll it, to write its message from its own thread
 //! (`fast::direct`).
-//! The handshake is generic over `AsyncRead + AsyncWrite`, so TLS is a different `connect_io`,
-//! and several addresses become several `Subchannel`s under a picker, without a new API.
+//! The handshake is generic over `AsyncRead + AsyncWrite`, so TLS (feature `tls`) is one step
+//! between the TCP connect and it (`connect`, `tls.rs`), and several addresses become several `Subchannel`s under a picker, without a new API.
 //!
 //! READY means the peer has answered a PING: h2's handshake only writes our preface, and a TCP
 //! listener that is not an HTTP/2 server must fail the attempt, not the calls sent to it.
@@ -408,7 +408,7 @@ async fn connect(
     )))
 }
 
-/// The HTTP/2 client handshake over any byte stream (plain TCP today; TLS fits here later),
+/// The HTTP/2 client handshake over any byte stream (plain TCP, or TLS from `tls.rs`),
 /// with the channel's window settings. Spawns the connection task.
 pub(crate) async fn handshake<IO>(
     io: IO,

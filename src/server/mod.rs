@@ -253,8 +253,8 @@ impl Builder {
     }
 }
 
-/// A gRPC server over HTTP/2 with prior knowledge (h2c), or any byte stream given to
-/// [`Server::serve_connection`].
+/// A gRPC server over HTTP/2 with prior knowledge (h2c), over TLS (`Builder::tls`, feature
+/// `tls`), or over any byte stream given to [`Server::serve_connection`].
 #[derive(Clone)]
 pub struct Server {
     shared: Arc<Shared>,
