@@ -259,8 +259,16 @@ async fn plaintext_http2_client_on_the_tls_port_is_closed() {
     assert!(hello(server.addr, trusting_test_ca()).await.is_ok());
 }
 
-/// A raw rustls client offering `alpn`, trusting the test CA.
+/// A raw rustls client offering `alpn`, trusting the test CA (TLS 1.3 and 1.2).
 fn raw_client(alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    raw_client_versions(alpn, rustls::DEFAULT_VERSIONS)
+}
+
+/// A raw rustls client offering `alpn` and only `versions`, trusting the test CA.
+fn raw_client_versions(
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(files().ca_pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
@@ -268,7 +276,7 @@ fn raw_client(alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
@@ -390,4 +398,34 @@ async fn bearer_token_goes_over_tls_and_refuses_plaintext() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(status.message().contains("plaintext"), "{status:?}");
+}
+
+#[tokio::test]
+async fn tls_1_2_is_served_and_reported() {
+    let server = start(tls_support::server_tls(false)).await;
+    let name = rustls_pki_types::ServerName::try_from(OVERRIDE).unwrap();
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let tls = raw_client_versions(&[b"h2"], &[&rustls::version::TLS12])
+        .connect(name, tcp)
+        .await
+        .expect("a TLS 1.2 handshake");
+    // One SayHello by hand over h2: HelloRequest { name: "x" } behind its 5-byte prefix.
+    let (mut send, connection) = h2::client::handshake(tls).await.unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::post("https://localhost/helloworld.Greeter/SayHello")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, mut body) = send.send_request(request, false).unwrap();
+    body.send_data(bytes::Bytes::from_static(b"\0\0\0\0\x03\x0a\x01x"), true)
+        .unwrap();
+    let response = timeout(Duration::from_secs(10), response).await.unwrap().unwrap();
+    let mut data = response.into_body();
+    let mut reply = Vec::new();
+    while let Some(chunk) = timeout(Duration::from_secs(10), data.data()).await.unwrap() {
+        reply.extend_from_slice(&chunk.unwrap());
+    }
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.contains("TLSv1_2 mutual=false"), "{text:?}");
 }
