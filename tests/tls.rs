@@ -420,7 +420,10 @@ async fn tls_1_2_is_served_and_reported() {
     let (response, mut body) = send.send_request(request, false).unwrap();
     body.send_data(bytes::Bytes::from_static(b"\0\0\0\0\x03\x0a\x01x"), true)
         .unwrap();
-    let response = timeout(Duration::from_secs(10), response).await.unwrap().unwrap();
+    let response = timeout(Duration::from_secs(10), response)
+        .await
+        .unwrap()
+        .unwrap();
     let mut data = response.into_body();
     let mut reply = Vec::new();
     while let Some(chunk) = timeout(Duration::from_secs(10), data.data()).await.unwrap() {
