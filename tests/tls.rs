@@ -432,3 +432,61 @@ async fn tls_1_2_is_served_and_reported() {
     let text = String::from_utf8_lossy(&reply);
     assert!(text.contains("TLSv1_2 mutual=false"), "{text:?}");
 }
+
+/// What our channel sends over TLS, seen by a raw h2 server behind a rustls acceptor:
+/// `:scheme https` (PROTOCOL-HTTP2 § Requests: "Scheme → ":scheme" ("http" / "https")").
+#[tokio::test]
+async fn the_channel_sends_scheme_https() {
+    let files = files();
+    let chain = rustls_pki_types::pem::PemObject::pem_slice_iter(files.server.cert.as_bytes())
+        .collect::<Result<Vec<rustls_pki_types::CertificateDer<'static>>, _>>()
+        .unwrap();
+    let key = <rustls_pki_types::PrivateKeyDer<'static> as rustls_pki_types::pem::PemObject>::from_pem_slice(
+        files.server.key.as_bytes(),
+    )
+    .unwrap();
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let tls = acceptor.accept(tcp).await.unwrap();
+        let mut connection = h2::server::handshake(tls).await.unwrap();
+        let (request, mut respond) = connection.accept().await.unwrap().unwrap();
+        let scheme = request.uri().scheme_str().map(str::to_owned);
+        // Answer trailers-only UNIMPLEMENTED; the call's outcome does not matter here.
+        let response = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .header("grpc-status", "12")
+            .body(())
+            .unwrap();
+        respond.send_response(response, true).unwrap();
+        tokio::spawn(async move { while connection.accept().await.is_some() {} });
+        scheme
+    });
+    let channel = Channel::builder(&addr.to_string())
+        .unwrap()
+        .tls(trusting_test_ca())
+        .unwrap()
+        .lazy();
+    let request = HelloRequest { name: "x".into() };
+    let status = GreeterClient::new(channel)
+        .say_hello(request)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    let scheme = timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(scheme.as_deref(), Some("https"));
+}
