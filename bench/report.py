@@ -305,6 +305,34 @@ def render(results_path, out_path):
             f"| {fmt(frames)} | {fmt(cpu, 3)} |")
     say("")
 
+    # --- TLS ----------------------------------------------------------------------------------
+    tls_servers = [("ours-tls", "bare-grpc (`tls`)"), ("tonic-tls", "tonic (`tls-ring`)")]
+    if any(runs(records, kind="tls-connect", server=s) for s, _ in tls_servers):
+        say("### TLS 1.3: unary, server streaming, new connections")
+        say("")
+        say("Both servers on rustls with the ring provider, a self-signed P-256 certificate. "
+            "The unary and streaming figures leave the handshake out (h2load connects during "
+            "its warm-up); the last columns open "
+            f"{fmt(median(records, 'done', kind='tls-connect'))} TLS connections at once, one "
+            "call on each, and give connections per second and the server's CPU per "
+            "connection (handshake and call).")
+        say("")
+        say("| server | unary 1 × 100 (calls/s) | CPU µs/call | server streaming (messages/s) "
+            "| new TLS connections/s | CPU µs/connection |")
+        say("|---|---|---|---|---|---|")
+        for srv, name in tls_servers:
+            say(f"| {name} | {cell(records, 'rps', kind='unary', server=srv, scenario='1x100')} "
+                f"| {cell(records, 'server_cpu_us_per_request', 1, kind='unary', server=srv, scenario='1x100')} "
+                f"| {cell(records, 'msgs_per_s', kind='pump', server=srv)} "
+                f"| {cell(records, 'rps', kind='tls-connect', server=srv)} "
+                f"| {cell(records, 'server_cpu_us_per_request', 0, kind='tls-connect', server=srv)} |")
+        ours_t = lambda k, f, **m: median(records, f, kind=k, server="ours-tls", **m)
+        tonic_t = lambda k, f, **m: median(records, f, kind=k, server="tonic-tls", **m)
+        say(f"| ours / tonic | {fmt(ratio(ours_t('unary', 'rps', scenario='1x100'), tonic_t('unary', 'rps', scenario='1x100')), 2)} "
+            f"| — | {fmt(ratio(ours_t('pump', 'msgs_per_s'), tonic_t('pump', 'msgs_per_s')), 2)} "
+            f"| {fmt(ratio(ours_t('tls-connect', 'rps'), tonic_t('tls-connect', 'rps')), 2)} | — |")
+        say("")
+
     # --- client side --------------------------------------------------------------------------
     say("### Client and server together (our client ↔ our server, tonic's ↔ tonic's)")
     say("")

@@ -48,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (label, token) in clients {
         let mut builder = Channel::builder(&url)?;
         if let Some(token) = token {
-            builder = builder.interceptor(BearerToken::new(token)?);
+            builder = builder.interceptor(BearerToken::new(token)?.allow_plaintext());
         }
         let client = GreeterClient::new(builder.connect().await?);
         let request = HelloRequest {

@@ -17,6 +17,8 @@
 //! nothing tuned, so that the figures say what the runtime costs out of the box. The
 //! tonic, grpc-go and raw-h2 peers in `bench/` implement the same table.
 //! `--threads` sets the tokio worker count (default 1), as the peers' flag does.
+//! `--tls-cert F --tls-key F` (PEM files; needs `--features tls`) serve TLS instead of h2c,
+//! for the TLS rows of the benchmark.
 
 use bare_grpc::{Request, Response, ResponseSink, Server, Status, Streaming};
 use bare_grpc_contracts::bench::collect_grpc::{Collect, CollectServer};
@@ -108,9 +110,10 @@ fn main() -> std::io::Result<()> {
         .worker_threads(threads)
         .enable_all()
         .build()?;
+    let builder = with_tls(Server::builder(), &args)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        Server::builder()
+        builder
             .add_service(GreeterServer::new(Bench))
             .add_service(StreamServer::new(Bench))
             .add_service(CollectServer::new(Bench))
@@ -119,4 +122,34 @@ fn main() -> std::io::Result<()> {
             .serve(listener)
             .await
     })
+}
+
+/// `--tls-cert F --tls-key F`: the server's certificate and key, PEM.
+#[cfg(feature = "tls")]
+fn with_tls(
+    builder: bare_grpc::server::Builder,
+    args: &[String],
+) -> std::io::Result<bare_grpc::server::Builder> {
+    use bare_grpc::tls::{Identity, ServerTls};
+    let value = |name: &str| {
+        let at = args.iter().position(|a| a == name)?;
+        args.get(at + 1)
+    };
+    let (Some(cert), Some(key)) = (value("--tls-cert"), value("--tls-key")) else {
+        return Ok(builder);
+    };
+    Ok(builder.tls(ServerTls::new(Identity::from_pem_files(cert, key)?)?))
+}
+
+/// Without the `tls` feature there is no TLS to serve.
+#[cfg(not(feature = "tls"))]
+fn with_tls(
+    builder: bare_grpc::server::Builder,
+    args: &[String],
+) -> std::io::Result<bare_grpc::server::Builder> {
+    if args.iter().any(|a| a == "--tls-cert") {
+        eprintln!("greeter-server: --tls-cert needs `--features tls`");
+        std::process::exit(2);
+    }
+    Ok(builder)
 }

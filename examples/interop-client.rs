@@ -7,8 +7,10 @@
 //! ```
 //!
 //! Flags follow gRPC's interop clients: `--server_host` (default localhost), `--server_port`
-//! (default 10000), `--test_case` (one case name, or `all`), `--use_tls=false` (TLS is not
-//! offered). Each passing case prints `PASS <case>`; the first failure prints
+//! (default 10000), `--test_case` (one case name, or `all`), `--use_tls` (needs `--features
+//! tls`) with `--use_test_ca --ca_file F` (trust that CA instead of the system's roots) and
+//! `--server_host_override NAME` (the name checked against the server's certificate), and,
+//! ours, `--client_cert_file F --client_key_file F` for mutual TLS. Each passing case prints `PASS <case>`; the first failure prints
 //! `FAIL <case>: <why>` and exits with status 1.
 //!
 //! Most cases go through the generated `TestServiceClient`. Three reach below it on purpose,
@@ -567,6 +569,16 @@ struct Args {
     port: u16,
     /// `--test_case`.
     case: String,
+    /// `--use_tls`.
+    use_tls: bool,
+    /// `--use_test_ca`.
+    use_test_ca: bool,
+    /// `--ca_file`.
+    ca_file: Option<String>,
+    /// `--server_host_override`.
+    server_host_override: Option<String>,
+    /// `--client_cert_file`, `--client_key_file`.
+    client_cert: Option<(String, String)>,
 }
 
 /// Prints the problem and the usage, then exits with status 2.
@@ -574,7 +586,8 @@ fn usage(error: &str) -> ! {
     eprintln!(
         "interop-client: {error}\n\
          usage: interop-client [--server_host H] [--server_port N] --test_case NAME|all \
-         [--use_tls=false]\ncases: {}",
+         [--use_tls [--use_test_ca --ca_file F] [--server_host_override NAME] \
+         [--client_cert_file F --client_key_file F]]\ncases: {}",
         CASES.join(" ")
     );
     std::process::exit(2);
@@ -586,13 +599,33 @@ fn parse_args() -> Args {
         host: "localhost".into(),
         port: 10000,
         case: String::new(),
+        use_tls: false,
+        use_test_ca: false,
+        ca_file: None,
+        server_host_override: None,
+        client_cert: None,
     };
+    let (mut cert_file, mut key_file) = (None, None);
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
         let (name, inline) = match arg.split_once('=') {
             Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
             None => (arg.clone(), None),
         };
+        // Boolean flags: `--flag`, `--flag=true`, `--flag=false`.
+        if name == "--use_tls" || name == "--use_test_ca" {
+            let on = match inline.as_deref() {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(other) => usage(&format!("{name}={other}: expected true or false")),
+            };
+            if name == "--use_tls" {
+                args.use_tls = on;
+            } else {
+                args.use_test_ca = on;
+            }
+            continue;
+        }
         let value = match inline {
             Some(value) => value,
             None => argv
@@ -607,15 +640,66 @@ fn parse_args() -> Args {
                     .unwrap_or_else(|_| usage("--server_port takes a port number"))
             }
             "--test_case" => args.case = value,
-            "--use_tls" if value == "false" => {}
-            "--use_tls" => usage("TLS is not supported by this client"),
+            "--ca_file" => args.ca_file = Some(value),
+            "--server_host_override" => args.server_host_override = Some(value),
+            "--client_cert_file" => cert_file = Some(value),
+            "--client_key_file" => key_file = Some(value),
             _ => usage(&format!("unknown flag {name}")),
         }
     }
     if args.case.is_empty() {
         usage("--test_case is required");
     }
+    match (cert_file, key_file) {
+        (Some(cert), Some(key)) => args.client_cert = Some((cert, key)),
+        (None, None) => {}
+        _ => usage("--client_cert_file and --client_key_file go together"),
+    }
+    if args.use_tls && !cfg!(feature = "tls") {
+        usage(
+            "--use_tls needs the `tls` feature: cargo run --example interop-client --features tls",
+        )
+    }
     args
+}
+
+/// The channel: h2c, or TLS as the flags say.
+async fn connect(args: &Args, addr: &str) -> Result<Channel, String> {
+    let builder = Channel::builder(addr).map_err(|s| s.to_string())?;
+    #[cfg(feature = "tls")]
+    let builder = if args.use_tls {
+        builder.tls(client_tls(args)?).map_err(|s| s.to_string())?
+    } else {
+        builder
+    };
+    #[cfg(not(feature = "tls"))]
+    let _ = args;
+    builder.connect().await.map_err(|s| s.to_string())
+}
+
+/// `--use_tls` and its companions as a `ClientTls`.
+#[cfg(feature = "tls")]
+fn client_tls(args: &Args) -> Result<bare_grpc::tls::ClientTls, String> {
+    use bare_grpc::tls::{ClientTls, Identity};
+    let mut tls = ClientTls::new();
+    if args.use_test_ca {
+        // gRPC's interop clients default to the test CA; ours is Debian grpc-go's.
+        let ca = args.ca_file.clone().unwrap_or_else(|| {
+            "/usr/share/gocode/src/google.golang.org/grpc/testdata/ca.pem".to_owned()
+        });
+        let pem = std::fs::read(&ca).map_err(|e| format!("--ca_file {ca}: {e}"))?;
+        tls = tls
+            .ca_certificate_pem(pem)
+            .map_err(|e| format!("--ca_file {ca}: {e}"))?;
+    }
+    if let Some(name) = &args.server_host_override {
+        tls = tls.server_name(name);
+    }
+    if let Some((cert, key)) = &args.client_cert {
+        let identity = Identity::from_pem_files(cert, key).map_err(|e| e.to_string())?;
+        tls = tls.identity(identity);
+    }
+    Ok(tls)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -626,7 +710,7 @@ async fn main() -> ExitCode {
     } else {
         args.host.clone()
     };
-    let channel = match Channel::connect(&format!("{host}:{}", args.port)).await {
+    let channel = match connect(&args, &format!("{host}:{}", args.port)).await {
         Ok(channel) => channel,
         Err(status) => {
             eprintln!("FAIL connect to {host}:{}: {status}", args.port);

@@ -5,8 +5,10 @@
 //! cargo run --release --example interop-server -- --port 10000
 //! ```
 //!
-//! Flags follow gRPC's interop servers: `--port N` (default 10000), `--use_tls=false` (TLS is
-//! not offered), and `--metrics-port N` (needs `--features metrics`) to count calls and serve
+//! Flags follow gRPC's interop servers: `--port N` (default 10000), `--use_tls` (needs
+//! `--features tls`) with `--tls_cert_file F --tls_key_file F` (default: Debian grpc-go's test
+//! `server1.pem` and `server1.key`) and, ours, `--tls_client_ca_file F` to require client
+//! certificates signed by that CA (mutual TLS); and `--metrics-port N` (needs `--features metrics`) to count calls and serve
 //! Prometheus' `/metrics` on port N. It listens on every local address of both IP families and
 //! serves until killed.
 //!
@@ -31,14 +33,28 @@ const DESCRIPTORS: &[u8] = bare_grpc_contracts::FILE_DESCRIPTOR_SET;
 
 fn usage(error: &str) -> ! {
     eprintln!(
-        "interop-server: {error}\nusage: interop-server [--port N] [--use_tls=false] [--metrics-port N]"
+        "interop-server: {error}\nusage: interop-server [--port N] [--use_tls[=true|false] \
+         [--tls_cert_file F --tls_key_file F] [--tls_client_ca_file F]] [--metrics-port N]"
     );
     std::process::exit(2);
 }
 
-fn parse_args() -> (u16, Option<u16>) {
+/// Debian grpc-go's test credentials (`golang-google-grpc-dev`), the interop servers' default.
+const TESTDATA: &str = "/usr/share/gocode/src/google.golang.org/grpc/testdata";
+
+/// `--use_tls` and its files.
+#[derive(Default)]
+struct TlsArgs {
+    use_tls: bool,
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    client_ca_file: Option<String>,
+}
+
+fn parse_args() -> (u16, Option<u16>, TlsArgs) {
     let mut port = 10000;
     let mut metrics_port = None;
+    let mut tls = TlsArgs::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -70,15 +86,62 @@ fn parse_args() -> (u16, Option<u16>) {
                         .unwrap_or_else(|_| usage("--metrics-port takes a number")),
                 )
             }
+            // A boolean flag: `--use_tls`, `--use_tls=true`, `--use_tls=false`.
             "--use_tls" => {
-                if value() != "false" {
-                    usage("TLS is not supported by this server")
+                tls.use_tls = match inline.as_deref() {
+                    None | Some("true") => true,
+                    Some("false") => false,
+                    Some(other) => usage(&format!("--use_tls={other}: expected true or false")),
+                };
+                if tls.use_tls && !cfg!(feature = "tls") {
+                    usage(
+                        "--use_tls needs the `tls` feature: \
+                         cargo run --example interop-server --features tls -- --use_tls",
+                    )
                 }
             }
+            "--tls_cert_file" => tls.cert_file = Some(value()),
+            "--tls_key_file" => tls.key_file = Some(value()),
+            "--tls_client_ca_file" => tls.client_ca_file = Some(value()),
             _ => usage(&format!("unknown flag {arg}")),
         }
     }
-    (port, metrics_port)
+    (port, metrics_port, tls)
+}
+
+/// With `--use_tls`: the server's certificate and, with `--tls_client_ca_file`, mutual TLS.
+#[cfg(feature = "tls")]
+fn with_tls(
+    builder: bare_grpc::server::Builder,
+    args: &TlsArgs,
+) -> std::io::Result<bare_grpc::server::Builder> {
+    use bare_grpc::tls::{Identity, ServerTls};
+    if !args.use_tls {
+        return Ok(builder);
+    }
+    let cert = args
+        .cert_file
+        .clone()
+        .unwrap_or(format!("{TESTDATA}/server1.pem"));
+    let key = args
+        .key_file
+        .clone()
+        .unwrap_or(format!("{TESTDATA}/server1.key"));
+    let mut tls = ServerTls::new(Identity::from_pem_files(&cert, &key)?)?;
+    if let Some(ca) = &args.client_ca_file {
+        tls = tls.require_client_cert(std::fs::read(ca)?)?;
+    }
+    Ok(builder.tls(tls))
+}
+
+/// Without the `tls` feature, `parse_args` has already refused `--use_tls`.
+#[cfg(not(feature = "tls"))]
+fn with_tls(
+    builder: bare_grpc::server::Builder,
+    _args: &TlsArgs,
+) -> std::io::Result<bare_grpc::server::Builder> {
+    let _ = TESTDATA;
+    Ok(builder)
 }
 
 /// With `--metrics-port N`: counts every call (the `grpc_server_*` family) and serves the
@@ -115,13 +178,17 @@ async fn with_metrics(
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let (port, metrics_port) = parse_args();
+    let (port, metrics_port, tls) = parse_args();
     // Dual-stack when the machine has IPv6, so `localhost` works whichever family it resolves to.
     let listener = match TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {
         Ok(listener) => listener,
         Err(_) => TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port))).await?,
     };
-    println!("interop-server: listening on {}", listener.local_addr()?);
+    println!(
+        "interop-server: listening on {}{}",
+        listener.local_addr()?,
+        if tls.use_tls { " (TLS)" } else { "" }
+    );
     // Health and reflection too, so standard tools (grpc_health_probe, grpcurl) work on it.
     let (health_reporter, health) = health_service();
     health_reporter.set_serving("grpc.testing.TestService");
@@ -134,8 +201,7 @@ async fn main() -> std::io::Result<()> {
                 .build()
         })
         .map_err(std::io::Error::other)?;
-    with_metrics(Server::builder(), metrics_port)
-        .await?
+    with_tls(with_metrics(Server::builder(), metrics_port).await?, &tls)?
         .add_service(test_service::test_service())
         .add_service(health)
         .add_service(reflection.v1())

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use crate::compression::Encoding;
 use crate::metadata::Metadata;
+use crate::peer::Peer;
 
 /// The four call kinds (PROTOCOL-HTTP2 § Outline: how many messages each side sends).
 ///
@@ -78,7 +79,7 @@ pub struct Request<T> {
     message: T,
     timeout: Option<Duration>,
     deadline: Option<Instant>,
-    remote_addr: Option<SocketAddr>,
+    peer: Peer,
     compression: Option<Encoding>,
     wait_for_ready: bool,
     max_send: Option<usize>,
@@ -93,7 +94,7 @@ impl<T> Request<T> {
             message,
             timeout: None,
             deadline: None,
-            remote_addr: None,
+            peer: Peer::default(),
             compression: None,
             wait_for_ready: false,
             max_send: None,
@@ -138,7 +139,7 @@ impl<T> Request<T> {
             message: f(self.message),
             timeout: self.timeout,
             deadline: self.deadline,
-            remote_addr: self.remote_addr,
+            peer: self.peer,
             compression: self.compression,
             wait_for_ready: self.wait_for_ready,
             max_send: self.max_send,
@@ -164,7 +165,13 @@ impl<T> Request<T> {
 
     /// Server side: the peer's address, when the transport knows it.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.remote_addr
+        self.peer.addr()
+    }
+
+    /// Server side: who is calling: the address and, over TLS, the verified client identity
+    /// (certificate chain, subject alternative names).
+    pub fn peer(&self) -> &Peer {
+        &self.peer
     }
 
     /// Client side: the encoding to compress this call's messages with. Server side: the
@@ -218,14 +225,14 @@ impl<T> Request<T> {
         message: T,
         timeout: Option<Duration>,
         deadline: Option<Instant>,
-        remote_addr: Option<SocketAddr>,
+        peer: Peer,
     ) -> Request<T> {
         Request {
             metadata,
             message,
             timeout,
             deadline,
-            remote_addr,
+            peer,
             compression: None,
             wait_for_ready: false,
             max_send: None,

@@ -23,11 +23,12 @@
 //! | wire | `wire.rs` | the 5-byte prefix, the one streaming message decoder, the receive limit |
 //! | compression | `gzip.rs` + `gzip/crc32.rs` (feature `gzip`), `compression.rs` | the RFC 1952 container and CRC-32 around `miniz_oxide`'s DEFLATE; `grpc-encoding` ([`Encoding`]) |
 //! | codec | `codec.rs` | one protobuf message into and out of its prefix, with the send limit |
+//! | peer | `peer.rs` | [`Peer`], [`TlsInfo`]: the caller's address and, over TLS, its verified identity |
 //! | call | `call.rs` | [`Request`], [`Response`], [`CallKind`] |
 //! | interceptors | `interceptor/mod.rs`, `interceptor/auth.rs` | hooks around every call, both sides; bearer-token auth |
-//! | transport | `transport/mod.rs`, `server.rs`, `call_set.rs`, `write.rs`, `error.rs` | the h2 connection: accept loop, settings, GOAWAY on shutdown, the calls polled in their connection's task; the one flow-controlled writer and the one h2-error mapping both sides use |
+//! | transport | `transport/mod.rs`, `server.rs`, `call_set.rs`, `write.rs`, `error.rs`, `tls.rs` (feature `tls`) | the h2 connection: accept loop, settings, GOAWAY on shutdown, the calls polled in their connection's task; the one flow-controlled writer and the one h2-error mapping both sides use |
 //! | server | `server/mod.rs`, `call.rs`, `head.rs`, `router.rs`, `drive.rs`, `method.rs`, `sink.rs`, `respond.rs`, `streaming.rs` | [`Server`]: admit a call (`head`), route `:path` (`router`), run the handler (`drive`, `method`), answer (`sink`, `respond`); the inbound [`Streaming`] |
-//! | client | `client/mod.rs`, `connection.rs`, `calls.rs`, `retry.rs`, `upload.rs`, `replay.rs`, `request_sink.rs`, `send_half.rs`, `response.rs`, `inbox.rs` | [`Channel`] and its connection, the four call kinds from the caller's side, retries, [`ResponseStream`] |
+//! | client | `client/mod.rs`, `connection.rs`, `calls.rs`, `retry.rs`, `upload.rs`, `replay.rs`, `request_sink.rs`, `send_half.rs`, `response.rs`, `inbox.rs`, `tls.rs` (feature `tls`) | [`Channel`] and its connection, the four call kinds from the caller's side, retries, [`ResponseStream`] |
 //! | client fast paths | `client/fast/mod.rs`, `relay.rs`, `driver.rs`, `direct.rs`, `handoff.rs` | the `block_on` fast paths, fenced behind one check |
 //! | generated-code surface | `codegen.rs` | what `protoc-gen-bare-grpc` output names, re-exported in one place |
 //! | services | `services/mod.rs`, `health.rs`, `reflection.rs`, `descriptors.rs` | health checking and server reflection, generated services like any user's |
@@ -52,6 +53,8 @@
 //! | [`interceptor`] | to write an interceptor (and the bearer-token pair in `interceptor::auth`) |
 //! | [`services`] | health and reflection, added like any service |
 //! | `metrics` (feature `metrics`) | the Prometheus interceptors and endpoint |
+//! | [`Peer`], [`TlsInfo`] | who is calling, for handlers and interceptors (`Request::peer`, `CallInfo::peer`) |
+//! | `tls` (feature `tls`) | `ServerTls`, `ClientTls`, `Identity`, `CertificateSwap` (`docs/tls.md`) |
 //! | `codegen` (hidden from the docs) | what generated code names: the method traits, the `serve_*` drivers, the dispatch-table row (`Route`, `ServerCall`, `CallFuture`); generated files name only `::bare_grpc::codegen::*`, and nothing else outside the crate should |
 //!
 //! The wire layers (prefix, decoder, codec, gzip, header names, `grpc-timeout`) are not public:
@@ -80,6 +83,7 @@ mod lock;
 mod metadata;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod peer;
 pub mod server;
 pub mod services;
 mod status;
@@ -91,5 +95,9 @@ pub use call::{CallKind, IntoRequest, IntoStreamingRequest, Request, Response};
 pub use client::{Channel, ResponseStream};
 pub use compression::Encoding;
 pub use metadata::{InvalidMetadata, Metadata};
+pub use peer::{Peer, TlsInfo};
 pub use server::{ResponseSink, Server, Streaming};
 pub use status::{Code, Status};
+/// TLS and mutual TLS for servers and channels (feature `tls`; `docs/tls.md`).
+#[cfg(feature = "tls")]
+pub use transport::tls;

@@ -20,7 +20,11 @@ async fn guarded() -> KitServer {
 async fn channel_with(server: &KitServer, token: Option<&str>) -> Channel {
     let mut builder = Channel::builder(&server.url()).unwrap();
     if let Some(token) = token {
-        builder = builder.interceptor(BearerToken::new(token).expect("valid token"));
+        builder = builder.interceptor(
+            BearerToken::new(token)
+                .expect("valid token")
+                .allow_plaintext(),
+        );
     }
     builder.connect().await.expect("connect")
 }

@@ -70,6 +70,10 @@ const LAYERS: &[(&str, &str)] = &[
         "one protobuf message into and out of its prefix (`wire`, `compression`)",
     ),
     (
+        "peer",
+        "`Peer`, `TlsInfo`: who calls (address, verified TLS identity); names nothing above",
+    ),
+    (
         "call",
         "`Request`, `Response`, `CallKind`: metadata and a message",
     ),

@@ -138,7 +138,7 @@ async fn prometheus_parses_exact_counts_for_a_known_mix_of_calls() {
     let channel = Channel::builder(&server.url())
         .unwrap()
         .interceptor(metrics.clone())
-        .interceptor(BearerToken::new("t0ken").unwrap())
+        .interceptor(BearerToken::new("t0ken").unwrap().allow_plaintext())
         .connect()
         .await
         .unwrap();

@@ -10,10 +10,12 @@ bash tests/peers/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --workspace --all-targets --quiet --features metrics -- -D warnings
+cargo clippy --workspace --all-targets --quiet --features tls -- -D warnings
 
 cargo test --workspace --all-targets
 # The optional features' own tests (compiled out of the default build).
 cargo test --features metrics --test metrics
+cargo test --features tls --lib --test tls --test tls_go --test tls_go_server --test tls_python
 # Doc tests (not part of --all-targets).
 cargo test --workspace --doc
 # Publishable, without uploading: both crates package and each package builds from its own

@@ -181,7 +181,7 @@ impl Channel {
         params: &CallParams,
     ) -> Result<http::Request<()>, Status> {
         let uri = http::Uri::builder()
-            .scheme(http::uri::Scheme::HTTP)
+            .scheme(self.inner.options.scheme())
             .authority(self.inner.target.authority.clone())
             .path_and_query(path)
             .build()
@@ -273,7 +273,7 @@ impl Channel {
     ) -> Result<Option<Arc<CallHooks>>, Status> {
         let deadline = params.deadline;
         self.inner.interceptors.start(
-            || CallInfo::client(kind, path, deadline),
+            || CallInfo::client(kind, path, deadline, self.inner.options.is_secure()),
             request.metadata_mut(),
         )
     }

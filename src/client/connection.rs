@@ -33,8 +33,8 @@
 //! the driver has moved on to a newer connection (after a GOAWAY the old connection drains).
 //! A `block_on` caller's bidi sink may also poll it, to write its message from its own thread
 //! (`fast::direct`).
-//! The handshake is generic over `AsyncRead + AsyncWrite`, so TLS is a different `connect_io`,
-//! and several addresses become several `Subchannel`s under a picker, without a new API.
+//! The handshake is generic over `AsyncRead + AsyncWrite`, so TLS (feature `tls`) is one step
+//! between the TCP connect and it (`connect`, `tls.rs`), and several addresses become several `Subchannel`s under a picker, without a new API.
 //!
 //! READY means the peer has answered a PING: h2's handshake only writes our preface, and a TCP
 //! listener that is not an HTTP/2 server must fail the attempt, not the calls sent to it.
@@ -69,21 +69,29 @@ use crate::status::Status;
 #[derive(Clone, Debug)]
 pub(crate) struct Target {
     /// Host name or IP literal, without IPv6 brackets; resolved at every connect attempt.
-    host: String,
+    pub(crate) host: String,
     /// TCP port.
     port: u16,
     /// `host:port` as given (IPv6 in brackets), for `:authority`.
     pub(crate) authority: http::uri::Authority,
+    /// The address said `https://`: TLS with the system's roots (feature `tls`; without it,
+    /// `parse` refuses `https://`, so the field is only read by the feature's code).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) https: bool,
 }
 
 impl Target {
-    /// Parses `host:port`, `[v6]:port` or either with an `http://` prefix.
-    /// INVALID_ARGUMENT for anything else (including `https://`: TLS is not built in yet).
+    /// Parses `host:port`, `[v6]:port` or either with an `http://` or `https://` prefix.
+    /// INVALID_ARGUMENT for anything else (`https://` without the `tls` feature among them).
     pub(crate) fn parse(addr: &str) -> Result<Target, Status> {
         let bad = |why: &str| Status::invalid_argument(format!("bad address {addr:?}: {why}"));
-        let rest = match addr.split_once("://") {
-            None => addr,
-            Some(("http", rest)) => rest,
+        let (rest, https) = match addr.split_once("://") {
+            None => (addr, false),
+            Some(("http", rest)) => (rest, false),
+            Some(("https", _)) if cfg!(not(feature = "tls")) => {
+                return Err(bad("https:// needs bare-grpc's `tls` feature"));
+            }
+            Some(("https", rest)) => (rest, true),
             Some((scheme, _)) => return Err(bad(&format!("unsupported scheme {scheme:?}"))),
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -115,6 +123,7 @@ impl Target {
             host: host.to_owned(),
             port,
             authority,
+            https,
         })
     }
 
@@ -372,6 +381,21 @@ async fn connect(
             Ok(tcp) => {
                 // gRPC messages are often small; waiting to coalesce them only adds latency.
                 let _ = tcp.set_nodelay(true);
+                #[cfg(feature = "tls")]
+                if let Some(tls) = &options.tls {
+                    let stream = tls.connect(tcp, &target.authority).await?;
+                    // TLS 1.3 lets the client finish its handshake before the server has
+                    // checked the client's certificate (RFC 8446 §4.4.2): a refusal shows up as
+                    // the connection closing under the HTTP/2 preface, so say what it may be.
+                    return handshake(stream, options).await.map_err(|status| {
+                        Status::unavailable(format!(
+                            "TLS connection to {} closed during the HTTP/2 handshake (did the \
+                             server refuse our client certificate?): {}",
+                            target.authority,
+                            status.message()
+                        ))
+                    });
+                }
                 return handshake(tcp, options).await;
             }
             Err(e) => last_error = Some(format!("{addr}: {e}")),
@@ -384,7 +408,7 @@ async fn connect(
     )))
 }
 
-/// The HTTP/2 client handshake over any byte stream (plain TCP today; TLS fits here later),
+/// The HTTP/2 client handshake over any byte stream (plain TCP, or TLS from `tls.rs`),
 /// with the channel's window settings. Spawns the connection task.
 pub(crate) async fn handshake<IO>(
     io: IO,
@@ -569,7 +593,7 @@ mod tests {
             ("[::1]", None),
             (":80", None),
             ("host:99999", None),
-            ("https://host:443", None),
+            ("ftp://host:21", None),
         ];
         for (input, expected) in rows {
             match (Target::parse(input), expected) {
@@ -586,6 +610,21 @@ mod tests {
                 }
                 (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn https_means_tls_and_needs_the_feature() {
+        let parsed = Target::parse("https://host:443");
+        if cfg!(feature = "tls") {
+            let target = parsed.unwrap();
+            assert!(target.https);
+            assert_eq!(target.authority.as_str(), "host:443");
+            assert!(!Target::parse("http://host:80").unwrap().https);
+        } else {
+            let status = parsed.unwrap_err();
+            assert_eq!(status.code(), crate::status::Code::InvalidArgument);
+            assert!(status.message().contains("`tls` feature"), "{status:?}");
         }
     }
 

@@ -32,7 +32,10 @@
 //! call; a [`RetryPolicy`] (`ChannelBuilder::retry`, `Channel::with_retry`, see `retry.rs`)
 //! sends failed calls again with back-off. A channel with neither pays nothing for them.
 //!
-//! What it does not do (yet): TLS, several addresses, load balancing, hedging, keepalive pings,
+//! TLS (feature `tls`) is one more step between TCP and HTTP/2 in `connection.rs`, made in
+//! `tls.rs`.
+//!
+//! What it does not do (yet): several addresses, load balancing, hedging, keepalive pings,
 //! service config.
 //!
 //! ```no_run
@@ -61,6 +64,8 @@ mod request_sink;
 mod response;
 mod retry;
 mod send_half;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 mod upload;
 
 use std::sync::Arc;
@@ -131,6 +136,28 @@ pub(crate) struct ChannelOptions {
     pub(crate) user_agent: HeaderValue,
     /// Reconnect back-off.
     pub(crate) backoff: BackoffConfig,
+    /// The TLS client, when the channel runs over TLS (`ChannelBuilder::tls`, `https://`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<tls::Connector>,
+}
+
+impl ChannelOptions {
+    /// Whether calls travel over TLS (what a call credential checks before sending a secret).
+    pub(crate) fn is_secure(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// The `:scheme` of every request: `https` over TLS, `http` over h2c.
+    pub(crate) fn scheme(&self) -> http::uri::Scheme {
+        if self.is_secure() {
+            http::uri::Scheme::HTTPS
+        } else {
+            http::uri::Scheme::HTTP
+        }
+    }
 }
 
 /// The receive window a channel announces per stream unless `initial_stream_window_size` says
@@ -177,6 +204,8 @@ impl Default for ChannelOptions {
             compression: Encoding::Identity,
             user_agent: HeaderValue::from_static(USER_AGENT),
             backoff: BackoffConfig::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -196,12 +225,17 @@ impl Channel {
 
     /// A builder for a channel to `addr`, to change the defaults.
     pub fn builder(addr: &str) -> Result<ChannelBuilder, Status> {
-        Ok(ChannelBuilder {
+        let builder = ChannelBuilder {
             target: Target::parse(addr)?,
             options: ChannelOptions::default(),
             interceptors: ChainBuilder::default(),
             retry: None,
-        })
+        };
+        #[cfg(feature = "tls")]
+        if builder.target.https {
+            return builder.tls(crate::transport::tls::ClientTls::new());
+        }
+        Ok(builder)
     }
 
     /// This channel (the same connection, the same interceptors) with another retry policy;
@@ -304,6 +338,16 @@ impl ChannelBuilder {
     pub fn interceptor<I: Interceptor>(mut self, interceptor: I) -> Self {
         self.interceptors.push(interceptor);
         self
+    }
+
+    /// Runs the channel over TLS (feature `tls`): `:scheme https`, the server's certificate
+    /// verified as `tls` says (see `docs/tls.md`). A handshake that fails is UNAVAILABLE with
+    /// the reason; there is no plain-text fallback. INVALID_ARGUMENT when the settings cannot
+    /// make a client (a bad server name, a client key that does not match its certificate).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::transport::tls::ClientTls) -> Result<Self, Status> {
+        self.options.tls = Some(tls::Connector::new(&tls, &self.target.host)?);
+        Ok(self)
     }
 
     /// Retries failed calls as `policy` says (default: no retries).

@@ -25,9 +25,13 @@
 //! time independent of where they differ, so response timing does not leak a valid token byte
 //! by byte. The rejection messages never echo the presented token.
 //!
-//! What it does not do: TLS. Over plain h2c a bearer token crosses the network in clear text,
-//! readable by anyone on the path; use it on loopback, inside a private network, or behind a
-//! TLS-terminating proxy. It does not parse JWTs or call an identity service (a
+//! Transport security (grpc-go's `RequireTransportSecurity`): over plain h2c a bearer token
+//! crosses the network in clear text, readable by anyone on the path, so [`BearerToken`]
+//! refuses to send it on a channel without TLS and fails the call with UNAUTHENTICATED, saying
+//! why, before anything is sent. A program that knows its path is private (loopback, a
+//! TLS-terminating sidecar) opts in with [`BearerToken::allow_plaintext`].
+//!
+//! What it does not do: parse JWTs or call an identity service (a
 //! [`BearerAuth::with_validator`] closure can do either from a cache).
 //!
 //! Links: RFC 6750 <https://www.rfc-editor.org/rfc/rfc6750>, statuscodes.md
@@ -114,6 +118,8 @@ impl Interceptor for BearerAuth {
 #[derive(Clone)]
 pub struct BearerToken {
     value: String,
+    /// Send over h2c too (the caller opted in); otherwise only over TLS.
+    allow_plaintext: bool,
 }
 
 impl BearerToken {
@@ -127,7 +133,17 @@ impl BearerToken {
         }
         Ok(BearerToken {
             value: format!("Bearer {token}"),
+            allow_plaintext: false,
         })
+    }
+
+    /// Sends the token over a plain-text (h2c) channel too. Without this, a call on a channel
+    /// that is not TLS fails with UNAUTHENTICATED and the token is not sent: a bearer token in
+    /// clear text is readable by anyone on the path. For loopback, a private network, or a
+    /// TLS-terminating proxy next to the client.
+    pub fn allow_plaintext(mut self) -> BearerToken {
+        self.allow_plaintext = true;
+        self
     }
 }
 
@@ -141,13 +157,21 @@ impl std::fmt::Debug for BearerToken {
 impl Interceptor for BearerToken {
     type State = ();
 
-    fn on_start(&self, _call: &CallInfo, metadata: &mut Metadata) -> Result<(), Status> {
+    fn on_start(&self, call: &CallInfo, metadata: &mut Metadata) -> Result<(), Status> {
+        if !call.is_transport_secure() && !self.allow_plaintext {
+            return Err(Status::unauthenticated(PLAINTEXT_REFUSED));
+        }
         if metadata.get_all(AUTHORIZATION).is_empty() {
             metadata.insert(AUTHORIZATION, &self.value)?;
         }
         Ok(())
     }
 }
+
+/// Why a [`BearerToken`] call on an h2c channel fails.
+const PLAINTEXT_REFUSED: &str = "BearerToken refuses to send a credential over a plaintext \
+    (h2c) channel, where anyone on the path can read it: use TLS (feature `tls`), or opt in \
+    with BearerToken::allow_plaintext()";
 
 /// The token of `Bearer <token>`: the scheme matched case-insensitively, then one or more
 /// spaces, then a `b64token`. `None` for anything else.
@@ -239,7 +263,21 @@ mod tests {
             assert_eq!(err.code(), Code::InvalidArgument, "{bad:?}");
         }
         let token = BearerToken::new("t0k").unwrap();
-        let info = CallInfo::client(crate::CallKind::Unary, "/a/b", None);
+        // Over plain text the token is not sent unless the caller opted in.
+        let plain = CallInfo::client(crate::CallKind::Unary, "/a/b", None, false);
+        let mut md = Metadata::new();
+        let err = token.on_start(&plain, &mut md).unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+        assert!(err.message().contains("plaintext"), "{err:?}");
+        assert!(md.get_all(AUTHORIZATION).is_empty());
+        let mut md = Metadata::new();
+        token
+            .clone()
+            .allow_plaintext()
+            .on_start(&plain, &mut md)
+            .unwrap();
+        assert_eq!(md.get_all(AUTHORIZATION), ["Bearer t0k"]);
+        let info = CallInfo::client(crate::CallKind::Unary, "/a/b", None, true);
         let mut md = Metadata::new();
         token.on_start(&info, &mut md).unwrap();
         assert_eq!(md.get_all(AUTHORIZATION), ["Bearer t0k"]);

@@ -58,6 +58,7 @@ use tokio::time::Instant;
 
 use crate::call::CallKind;
 use crate::metadata::Metadata;
+use crate::peer::Peer;
 use crate::status::{Code, Status};
 
 /// Which end of the call an interceptor runs at.
@@ -77,7 +78,8 @@ pub struct CallInfo {
     path: &'static str,
     service: &'static str,
     method: &'static str,
-    remote_addr: Option<SocketAddr>,
+    peer: Peer,
+    secure: bool,
     deadline: Option<Instant>,
 }
 
@@ -88,7 +90,7 @@ impl CallInfo {
         path: &'static str,
         service: &'static str,
         method: &'static str,
-        remote_addr: Option<SocketAddr>,
+        peer: Peer,
         deadline: Option<Instant>,
     ) -> CallInfo {
         CallInfo {
@@ -97,14 +99,21 @@ impl CallInfo {
             path,
             service,
             method,
-            remote_addr,
+            secure: peer.tls().is_some(),
+            peer,
             deadline,
         }
     }
 
     /// Client side: the service and method are cut out of `path` (`/service/method`); a path
     /// of another shape gives an empty service and the whole path as the method.
-    pub(crate) fn client(kind: CallKind, path: &'static str, deadline: Option<Instant>) -> Self {
+    /// `secure`: the channel runs over TLS.
+    pub(crate) fn client(
+        kind: CallKind,
+        path: &'static str,
+        deadline: Option<Instant>,
+        secure: bool,
+    ) -> Self {
         let (service, method) = path
             .strip_prefix('/')
             .and_then(|rest| rest.split_once('/'))
@@ -115,7 +124,8 @@ impl CallInfo {
             path,
             service,
             method,
-            remote_addr: None,
+            peer: Peer::default(),
+            secure,
             deadline,
         }
     }
@@ -147,7 +157,19 @@ impl CallInfo {
 
     /// Server side: the client's address, when the transport knows it. `None` on the client.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.remote_addr
+        self.peer.addr()
+    }
+
+    /// Server side: the client's address and, over TLS, its verified identity (the chain and
+    /// subject alternative names an authorization interceptor decides on). Empty on the client.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Whether the call travels over TLS (server: this connection; client: the channel). A
+    /// call credential such as [`auth::BearerToken`] refuses to send a secret when it does not.
+    pub fn is_transport_secure(&self) -> bool {
+        self.secure
     }
 
     /// When the call's deadline passes (server: from `grpc-timeout`; client: from the
@@ -530,7 +552,7 @@ mod tests {
     }
 
     fn info() -> CallInfo {
-        CallInfo::client(CallKind::Bidi, "/pkg.Svc/Method", None)
+        CallInfo::client(CallKind::Bidi, "/pkg.Svc/Method", None, false)
     }
 
     #[test]
@@ -619,12 +641,17 @@ mod tests {
 
     #[test]
     fn client_info_splits_the_path() {
-        let info = CallInfo::client(CallKind::Unary, "/ecommerce.ProductInfo/addProduct", None);
+        let info = CallInfo::client(
+            CallKind::Unary,
+            "/ecommerce.ProductInfo/addProduct",
+            None,
+            false,
+        );
         assert_eq!(
             (info.service(), info.method()),
             ("ecommerce.ProductInfo", "addProduct")
         );
-        let odd = CallInfo::client(CallKind::Unary, "nonsense", None);
+        let odd = CallInfo::client(CallKind::Unary, "nonsense", None, false);
         assert_eq!((odd.service(), odd.method()), ("", "nonsense"));
     }
 }

@@ -367,8 +367,15 @@ mod tests {
 
     fn call(side: Side, kind: CallKind) -> CallInfo {
         match side {
-            Side::Client => CallInfo::client(kind, "/pkg.Svc/Do", None),
-            Side::Server => CallInfo::server(kind, "/pkg.Svc/Do", "pkg.Svc", "Do", None, None),
+            Side::Client => CallInfo::client(kind, "/pkg.Svc/Do", None, false),
+            Side::Server => CallInfo::server(
+                kind,
+                "/pkg.Svc/Do",
+                "pkg.Svc",
+                "Do",
+                Default::default(),
+                None,
+            ),
         }
     }
 

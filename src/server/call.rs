@@ -6,7 +6,6 @@
 //! it, `drive` and `sink` read it) while it names none of them: the stages stay a line, with no
 //! import going back up it.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use tokio::time::Instant;
 use crate::compression::Encoding;
 use crate::interceptor::CallHooks;
 use crate::metadata::Metadata;
+use crate::peer::Peer;
 
 /// One accepted call, handed to a dispatch-table row: the parsed request headers and the two
 /// halves of the HTTP/2 stream. A dispatch-table row hands it to its `serve_*` driver.
@@ -49,8 +49,8 @@ pub(crate) struct CallHead {
     pub(crate) max_send: usize,
     /// The server's default response compression.
     pub(crate) send_compression: Option<Encoding>,
-    /// The peer's address.
-    pub(crate) remote_addr: Option<SocketAddr>,
+    /// The peer: its address and, over TLS, its identity.
+    pub(crate) peer: Peer,
     /// The call's interceptor states; `None` when the server has no interceptor.
     pub(crate) hooks: Option<Arc<CallHooks>>,
 }
@@ -63,7 +63,7 @@ impl CallHead {
             message,
             self.timeout,
             self.deadline,
-            self.remote_addr,
+            self.peer.clone(),
         )
     }
 

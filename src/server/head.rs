@@ -33,8 +33,6 @@
 //! answer is a gRPC status. Checks are ordered cheapest first and none allocates on the happy
 //! path except the metadata map the handler receives.
 
-use std::net::SocketAddr;
-
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use tokio::time::Instant;
@@ -43,6 +41,7 @@ use crate::compression::Encoding;
 use crate::headers::{self, TRAILERS};
 use crate::interceptor::CallInfo;
 use crate::metadata::{self, Metadata};
+use crate::peer::Peer;
 use crate::server::call::{CallHead, ServerCall};
 use crate::server::router::CallFuture;
 use crate::server::{Shared, respond};
@@ -100,7 +99,7 @@ impl<'a> Known<'a> {
 pub(crate) fn start_call(
     request: http::Request<h2::RecvStream>,
     mut respond: h2::server::SendResponse<Bytes>,
-    remote_addr: Option<SocketAddr>,
+    peer: &Peer,
     shared: &Shared,
 ) -> Option<CallFuture> {
     let (parts, body) = request.into_parts();
@@ -142,7 +141,7 @@ pub(crate) fn start_call(
             return None;
         }
     };
-    let mut head = match read_head(&known, route.max_recv, remote_addr, shared) {
+    let mut head = match read_head(&known, route.max_recv, peer, shared) {
         Ok(head) => head,
         Err((status, true)) => {
             respond::status_after_accept_encoding(&mut respond, &status);
@@ -161,7 +160,7 @@ pub(crate) fn start_call(
             route.path,
             route.service,
             route.method,
-            remote_addr,
+            peer.clone(),
             head.deadline,
         )
     };
@@ -185,7 +184,7 @@ pub(crate) fn start_call(
 fn read_head(
     known: &Known<'_>,
     route_max_recv: Option<usize>,
-    remote_addr: Option<SocketAddr>,
+    peer: &Peer,
     shared: &Shared,
 ) -> Result<CallHead, (Status, bool)> {
     let encoding = match known.encoding {
@@ -213,7 +212,7 @@ fn read_head(
         max_recv: route_max_recv.unwrap_or(config.max_recv),
         max_send: config.max_send,
         send_compression: config.send_compression,
-        remote_addr,
+        peer: peer.clone(),
         hooks: None,
     })
 }

@@ -67,6 +67,7 @@ pub use streaming::Streaming;
 
 use crate::compression::Encoding;
 use crate::interceptor::{Chain, ChainBuilder, Interceptor};
+use crate::peer::Peer;
 use crate::transport::server::{Call, ConnectionConfig, Streams};
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
@@ -135,9 +136,9 @@ impl Streams for Shared {
         &self,
         request: http::Request<h2::RecvStream>,
         respond: h2::server::SendResponse<Bytes>,
-        remote_addr: Option<SocketAddr>,
+        peer: &Peer,
     ) -> Option<Call> {
-        start_call(request, respond, remote_addr, self)
+        start_call(request, respond, peer, self)
     }
 }
 
@@ -148,6 +149,8 @@ pub struct Builder {
     router: Router,
     method_limits: Vec<(String, usize)>,
     interceptors: ChainBuilder,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::transport::tls::ServerTls>,
 }
 
 impl Builder {
@@ -221,6 +224,15 @@ impl Builder {
         self
     }
 
+    /// Serves TLS (feature `tls`): every accepted connection first completes a TLS handshake
+    /// that negotiates ALPN `h2`, within the configuration's handshake timeout, in its own
+    /// task; mutual TLS when `config` asks for client certificates (`docs/tls.md`).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::transport::tls::ServerTls) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Finishes the server. Panics if a per-method limit names a path no service has.
     pub fn build(mut self) -> Server {
         for (path, limit) in &self.method_limits {
@@ -235,15 +247,20 @@ impl Builder {
                 router: self.router,
                 interceptors: self.interceptors.build(),
             }),
+            #[cfg(feature = "tls")]
+            tls: self.tls,
         }
     }
 }
 
-/// A gRPC server over HTTP/2 with prior knowledge (h2c), or any byte stream given to
-/// [`Server::serve_connection`].
+/// A gRPC server over HTTP/2 with prior knowledge (h2c), over TLS (`Builder::tls`, feature
+/// `tls`), or over any byte stream given to [`Server::serve_connection`].
 #[derive(Clone)]
 pub struct Server {
     shared: Arc<Shared>,
+    /// Set by `Builder::tls`: connections are TLS, not h2c.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::transport::tls::ServerTls>,
 }
 
 impl Server {
@@ -276,7 +293,39 @@ impl Server {
         listener: TcpListener,
         signal: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        crate::transport::server::serve(listener, self.shared, signal).await
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let acceptor = Arc::new(tls.acceptor()?);
+            return crate::transport::server::serve(
+                listener,
+                self.shared,
+                signal,
+                move |socket, addr, shared, shutdown| {
+                    crate::transport::tls::serve_tls(
+                        socket,
+                        addr,
+                        shared,
+                        shutdown,
+                        acceptor.clone(),
+                    )
+                },
+            )
+            .await;
+        }
+        crate::transport::server::serve(
+            listener,
+            self.shared,
+            signal,
+            |socket, addr, shared, shutdown| {
+                crate::transport::server::serve_connection(
+                    socket,
+                    Peer::plain(Some(addr)),
+                    shared,
+                    shutdown,
+                )
+            },
+        )
+        .await
     }
 
     /// Serves one already-accepted connection (for example a TLS stream) until it closes.
@@ -285,7 +334,12 @@ impl Server {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (_keep, shutdown) = tokio::sync::watch::channel(false);
-        crate::transport::server::serve_connection(io, remote_addr, self.shared.clone(), shutdown)
-            .await
+        crate::transport::server::serve_connection(
+            io,
+            Peer::plain(remote_addr),
+            self.shared.clone(),
+            shutdown,
+        )
+        .await
     }
 }

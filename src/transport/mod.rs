@@ -4,12 +4,14 @@
 //! (`docs/architecture.md`). This module owns what is about connections and streams, for both
 //! sides: the handshake, the SETTINGS we advertise, the accept loop and GOAWAY on shutdown
 //! (`server`), the one flow-controlled writer (`write`), and the one mapping from h2's errors to
-//! where a call's failure goes (`error`). It is generic over the byte stream, so TLS plugs in below it without
-//! touching the call logic.
+//! where a call's failure goes (`error`). It is generic over the byte stream, so TLS (`tls`,
+//! feature `tls`) plugs in below it without touching the call logic.
 
 mod call_set;
 pub(crate) mod error;
 pub(crate) mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub(crate) mod write;
 
 /// h2 (0.4.20+) guards against floods of tiny DATA frames: each received frame with a payload

@@ -19,8 +19,10 @@
 //! settings, and what to start for each stream a client opens), so the import graph points one
 //! way, server to transport.
 //!
-//! What it does not do: TLS (a caller can hand any `AsyncRead + AsyncWrite` to
-//! [`serve_connection`]), HTTP/1.1 (gRPC requires HTTP/2; a client without prior knowledge fails
+//! TLS (feature `tls`) is a different `start` for [`serve`]: `transport::tls` runs the handshake
+//! and hands the decrypted stream to [`serve_connection`], which is generic over the byte stream.
+//!
+//! What it does not do: HTTP/1.1 (gRPC requires HTTP/2; a client without prior knowledge fails
 //! the h2 preface and the connection closes).
 
 use std::future::{Future, poll_fn};
@@ -32,11 +34,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::first::{First, first};
+use crate::peer::Peer;
 pub(crate) use crate::transport::call_set::Call;
 use crate::transport::call_set::CallSet;
 
@@ -67,16 +70,25 @@ pub(crate) trait Streams: Send + Sync + 'static {
         &self,
         request: http::Request<h2::RecvStream>,
         respond: h2::server::SendResponse<Bytes>,
-        remote_addr: Option<SocketAddr>,
+        peer: &Peer,
     ) -> Option<Call>;
 }
 
 /// Accepts connections until `signal` fires, then drains them (bounded by the drain timeout).
-pub(crate) async fn serve<S: Streams>(
+///
+/// `start` makes the task of one accepted connection: [`serve_connection`] over the socket for
+/// h2c, a TLS handshake first and then [`serve_connection`] for TLS (`transport::tls`). It runs
+/// in the connection's own task, so a slow handshake never holds up the accept loop.
+pub(crate) async fn serve<S, F>(
     listener: TcpListener,
     shared: Arc<S>,
     signal: impl Future<Output = ()>,
-) -> io::Result<()> {
+    start: impl Fn(TcpStream, SocketAddr, Arc<S>, watch::Receiver<bool>) -> F,
+) -> io::Result<()>
+where
+    S: Streams,
+    F: Future<Output = ()> + Send + 'static,
+{
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut signal = std::pin::pin!(signal);
@@ -101,9 +113,9 @@ pub(crate) async fn serve<S: Streams>(
         };
         // Small gRPC messages should leave now, not wait for Nagle's algorithm.
         let _ = socket.set_nodelay(true);
-        connections.spawn(serve_connection(
+        connections.spawn(start(
             socket,
-            Some(peer),
+            peer,
             Arc::clone(&shared),
             shutdown_rx.clone(),
         ));
@@ -149,7 +161,7 @@ fn data_frame_budget(connection_window: u32) -> usize {
 /// Serves one connection until the peer closes it or shutdown has drained it.
 pub(crate) async fn serve_connection<IO, S: Streams>(
     io: IO,
-    remote_addr: Option<SocketAddr>,
+    peer: Peer,
     shared: Arc<S>,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -195,7 +207,7 @@ pub(crate) async fn serve_connection<IO, S: Streams>(
             loop {
                 match connection.poll_accept(cx) {
                     Poll::Ready(Some(Ok((request, respond)))) => {
-                        if let Some(call) = shared.start_call(request, respond, remote_addr) {
+                        if let Some(call) = shared.start_call(request, respond, &peer) {
                             calls.push(call);
                         }
                     }

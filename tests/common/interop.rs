@@ -150,8 +150,14 @@ pub fn run_client_case(mut client: Command, addr: SocketAddr, case: &str, who: &
     client
         .arg(format!("--server_host={}", addr.ip()))
         .arg(format!("--server_port={}", addr.port()))
-        .arg(format!("--test_case={case}"))
-        .arg("--use_tls=false");
+        .arg(format!("--test_case={case}"));
+    // A TLS suite gives its own `--use_tls` flags (tests/tls_go.rs and the others).
+    if !client
+        .get_args()
+        .any(|a| a.to_string_lossy().starts_with("--use_tls"))
+    {
+        client.arg("--use_tls=false");
+    }
     let out = super::run_peer(client, CASE_TIMEOUT);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let pass = format!("PASS {case}");
@@ -179,6 +185,10 @@ pub fn rust_interop_client() -> &'static PathBuf {
         ]);
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
+        }
+        // The TLS suites are built with `--features tls`, and so is their client.
+        if cfg!(feature = "tls") {
+            cmd.args(["--features", "tls"]);
         }
         let out = super::run_peer(cmd, Duration::from_secs(600));
         let stdout = String::from_utf8_lossy(&out.stdout);

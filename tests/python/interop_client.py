@@ -127,15 +127,26 @@ def held_open(first=None):
 
 
 class Peer:
-    def __init__(self, host, port, tapped):
+    def __init__(self, host, port, tapped, tls=None):
         target_host, target_port = host, port
         self.tap = None
         options = []
+        if tls is not None:
+            # ssl_channel_credentials: the CA, the name to check, a client certificate (mTLS).
+            creds, override = tls
+            if override:
+                options.append(("grpc.ssl_target_name_override", override))
+            self.channel = grpc.secure_channel(f"{host}:{port}", creds, options=options)
+            self._ready(host, port)
+            return
         if tapped:
             self.tap = frame_tap.Relay(host, port)
             target_host, target_port = "127.0.0.1", self.tap.port
             options.append(("grpc.default_authority", f"{host}:{port}"))
         self.channel = grpc.insecure_channel(f"{target_host}:{target_port}", options=options)
+        self._ready(host, port)
+
+    def _ready(self, host, port):
         try:
             grpc.channel_ready_future(self.channel).result(timeout=TIMEOUT)
         except grpc.FutureTimeoutError:
@@ -425,16 +436,34 @@ def main():
     parser.add_argument("--server_host", default="localhost")
     parser.add_argument("--server_port", type=int, required=True)
     parser.add_argument("--test_case", required=True, choices=sorted(CASES))
-    parser.add_argument("--use_tls", default="false", choices=["false", "true"])
+    flag = dict(nargs="?", const="true", default="false", choices=["false", "true"])
+    parser.add_argument("--use_tls", **flag)
+    parser.add_argument("--use_test_ca", **flag)
+    parser.add_argument("--ca_file")
+    parser.add_argument("--server_host_override")
+    parser.add_argument("--client_cert_file")
+    parser.add_argument("--client_key_file")
     args = parser.parse_args()
     case = args.test_case
+    tls = None
     if args.use_tls == "true":
-        print(f"FAIL {case}: --use_tls=true is not supported", file=sys.stderr)
-        return 2
+        if case in TAPPED:
+            print(f"FAIL {case}: needs the plaintext wire tap", file=sys.stderr)
+            return 2
+
+        def read(path):
+            with open(path, "rb") as f:
+                return f.read()
+
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=read(args.ca_file) if args.use_test_ca == "true" else None,
+            private_key=read(args.client_key_file) if args.client_key_file else None,
+            certificate_chain=read(args.client_cert_file) if args.client_cert_file else None)
+        tls = (creds, args.server_host_override)
 
     peer = None
     try:
-        peer = Peer(args.server_host, args.server_port, case in TAPPED)
+        peer = Peer(args.server_host, args.server_port, case in TAPPED, tls)
         CASES[case](peer)
     except Failure as e:
         print(f"FAIL {case}: {e}", file=sys.stderr)

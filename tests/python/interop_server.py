@@ -99,6 +99,8 @@ class TestService(test_pb2_grpc.TestServiceServicer):
                           f"was {'' if seen.compressed else 'not '}compressed")
 
     def _seen_on_wire(self, request, context):
+        if self._relay is None:  # TLS: no wire tap (the bytes are encrypted)
+            return None
         peer = context.peer()
         port = int(peer.rsplit(":", 1)[1]) if peer.startswith("ipv4:") else None
         conn = self._relay.by_upstream_port(port) if port is not None else None
@@ -173,20 +175,36 @@ class TestService(test_pb2_grpc.TestServiceServicer):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--use_tls", default="false", choices=["false", "true"])
+    parser.add_argument("--use_tls", nargs="?", const="true", default="false",
+                        choices=["false", "true"])
+    parser.add_argument("--tls_cert_file")
+    parser.add_argument("--tls_key_file")
+    parser.add_argument("--tls_client_ca_file",
+                        help="require client certificates signed by this CA (mutual TLS)")
     parser.add_argument(
         "--stop_on_stdin_eof",
         action="store_true",
         help="also stop when standard input closes (a test harness that exits stops us)",
     )
     args = parser.parse_args()
-    if args.use_tls == "true":
-        print("interop_server.py: TLS is not supported", file=sys.stderr)
-        return 2
-
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    inner_port = server.add_insecure_port("127.0.0.1:0")
-    relay = frame_tap.Relay("127.0.0.1", inner_port, keep_responses=False, listen_port=args.port)
+    if args.use_tls == "true":
+        # ssl_server_credentials; no wire tap, so the compression cases are not served.
+        def read(path):
+            with open(path, "rb") as f:
+                return f.read()
+
+        ca = read(args.tls_client_ca_file) if args.tls_client_ca_file else None
+        creds = grpc.ssl_server_credentials(
+            [(read(args.tls_key_file), read(args.tls_cert_file))],
+            root_certificates=ca, require_client_auth=ca is not None)
+        relay = None
+        port = server.add_secure_port(f"127.0.0.1:{args.port}", creds)
+    else:
+        inner_port = server.add_insecure_port("127.0.0.1:0")
+        relay = frame_tap.Relay("127.0.0.1", inner_port, keep_responses=False,
+                                listen_port=args.port)
+        port = relay.port
     test_pb2_grpc.add_TestServiceServicer_to_server(TestService(relay), server)
     server.start()
 
@@ -201,9 +219,10 @@ def main():
             stop.set()
 
         threading.Thread(target=wait_for_eof, daemon=True).start()
-    print(f"listening on {relay.port}", flush=True)
+    print(f"listening on {port}", flush=True)
     stop.wait()
-    relay.close()
+    if relay is not None:
+        relay.close()
     server.stop(grace=1).wait(5)
     return 0
 

@@ -1,7 +1,8 @@
 //! tonic's side of the comparison: Greeter/SayHello, Stream/Pump, Collect/Drain,
 //! Echo/PingPong and Echo/Echo on loopback h2c.
 //!
-//! `tonic-server --port N --threads T`
+//! `tonic-server --port N --threads T [--tls-cert F --tls-key F]` (TLS needs `--features
+//! tls`: tonic's `tls-ring`)
 
 use std::pin::Pin;
 
@@ -70,8 +71,21 @@ impl Echo for Bench {
 fn main() {
     let port = flag("--port", 50051) as u16;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let builder = tonic::transport::Server::builder();
+    #[cfg(feature = "tls")]
+    let builder = match tls_identity() {
+        Some(identity) => builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .expect("tonic TLS config"),
+        None => builder,
+    };
+    #[cfg(not(feature = "tls"))]
+    if std::env::args().any(|a| a == "--tls-cert") {
+        panic!("--tls-cert needs `--features tls`");
+    }
+    let mut builder = builder;
     runtime().block_on(async move {
-        tonic::transport::Server::builder()
+        builder
             .tcp_nodelay(true)
             .add_service(GreeterServer::new(Bench))
             .add_service(StreamServer::new(Bench))
@@ -81,4 +95,18 @@ fn main() {
             .await
             .expect("tonic server");
     });
+}
+
+/// `--tls-cert F --tls-key F`, PEM files, as tonic's `Identity`.
+#[cfg(feature = "tls")]
+fn tls_identity() -> Option<tonic::transport::Identity> {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str| {
+        let at = args.iter().position(|a| a == name)?;
+        Some(std::fs::read(args.get(at + 1)?).unwrap_or_else(|e| panic!("{name}: {e}")))
+    };
+    Some(tonic::transport::Identity::from_pem(
+        value("--tls-cert")?,
+        value("--tls-key").expect("--tls-key with --tls-cert"),
+    ))
 }

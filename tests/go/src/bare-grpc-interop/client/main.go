@@ -3,6 +3,11 @@
 // (bare-grpc's own in CI), over a real grpc-go 1.33 stack.
 //
 //	client --server_host=localhost --server_port=N --test_case=NAME [--use_tls=false]
+//	client ... --use_tls --use_test_ca --ca_file=F [--server_host_override=NAME]
+//	        [--client_cert_file=F --client_key_file=F]
+//
+// With --use_tls it dials with credentials.NewClientTLSFromFile (the CA of --ca_file, the
+// name of --server_host_override), or with a client certificate as well (mutual TLS).
 //
 // On success it prints "PASS <case>" and exits 0; on failure it prints "FAIL <case>: why"
 // to stderr and exits 1; bad flags exit 2. Each case runs under one context deadline
@@ -21,10 +26,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/ioutil"
 	"net"
 	"os"
 	"sort"
@@ -34,6 +42,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -77,14 +86,17 @@ func main() {
 	host := flag.String("server_host", "localhost", "server host name or address")
 	port := flag.Int("server_port", 0, "server port (required)")
 	testCase := flag.String("test_case", "", "interop case to run, one of: "+caseNames())
-	useTLS := flag.Bool("use_tls", false, "must be false: this client speaks plaintext HTTP/2 only")
+	useTLS := flag.Bool("use_tls", false, "dial over TLS")
+	useTestCA := flag.Bool("use_test_ca", false, "trust --ca_file instead of the system roots")
+	caFile := flag.String("ca_file", "", "PEM CA certificate to trust (with --use_test_ca)")
+	override := flag.String("server_host_override", "", "the name checked against the server certificate")
+	clientCert := flag.String("client_cert_file", "", "PEM client certificate (mutual TLS)")
+	clientKey := flag.String("client_key_file", "", "PEM client private key (mutual TLS)")
 	timeout := flag.Duration("case_timeout", 10*time.Second, "deadline for the whole case")
 	flag.Parse()
 
 	run, ok := cases[*testCase]
 	switch {
-	case *useTLS:
-		usage("--use_tls=true is not supported (plaintext only)")
 	case *port <= 0 || *port > 65535:
 		usage("--server_port must be a port number")
 	case !ok:
@@ -93,8 +105,12 @@ func main() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+	security := grpc.WithInsecure()
+	if *useTLS {
+		security = grpc.WithTransportCredentials(clientTLS(*useTestCA, *caFile, *override, *clientCert, *clientKey))
+	}
 	conn, err := grpc.DialContext(ctx, net.JoinHostPort(*host, strconv.Itoa(*port)),
-		grpc.WithInsecure(), grpc.WithStatsHandler(interop.StatsHandler{}))
+		security, grpc.WithStatsHandler(interop.StatsHandler{}))
 	if err != nil {
 		fail(*testCase, fmt.Errorf("dial: %w", err))
 	}
@@ -105,6 +121,40 @@ func main() {
 		fail(*testCase, err)
 	}
 	fmt.Printf("PASS %s\n", *testCase)
+}
+
+// clientTLS builds the TLS credentials of --use_tls: NewClientTLSFromFile when there is no
+// client certificate, a tls.Config with one otherwise.
+func clientTLS(useTestCA bool, caFile, override, certFile, keyFile string) credentials.TransportCredentials {
+	if useTestCA && caFile == "" {
+		usage("--use_test_ca needs --ca_file")
+	}
+	if certFile == "" {
+		if !useTestCA {
+			return credentials.NewTLS(&tls.Config{ServerName: override})
+		}
+		creds, err := credentials.NewClientTLSFromFile(caFile, override)
+		if err != nil {
+			usage(fmt.Sprintf("--ca_file: %v", err))
+		}
+		return creds
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		usage(fmt.Sprintf("--client_cert_file/--client_key_file: %v", err))
+	}
+	config := &tls.Config{ServerName: override, Certificates: []tls.Certificate{pair}}
+	if useTestCA {
+		pem, err := ioutil.ReadFile(caFile)
+		if err != nil {
+			usage(fmt.Sprintf("--ca_file: %v", err))
+		}
+		config.RootCAs = x509.NewCertPool()
+		if !config.RootCAs.AppendCertsFromPEM(pem) {
+			usage("--ca_file holds no PEM certificate")
+		}
+	}
+	return credentials.NewTLS(config)
 }
 
 func caseNames() string {

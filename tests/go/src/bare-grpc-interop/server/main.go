@@ -3,6 +3,10 @@
 // interop client to run the official cases against a real grpc-go 1.33 peer.
 //
 //	server --port N [--use_tls=false] [--stop_on_stdin_eof]
+//	server --port N --use_tls --tls_cert_file=F --tls_key_file=F [--tls_client_ca_file=F]
+//
+// With --use_tls it serves with credentials.NewServerTLSFromFile, or, with
+// --tls_client_ca_file, requires and verifies a client certificate (mutual TLS).
 //
 // Prints "listening on <port>" once it accepts calls (with --port 0 it picks a free port
 // and prints that one). Plaintext HTTP/2 on 127.0.0.1 only; --use_tls=true is refused.
@@ -23,9 +27,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
+	"io/ioutil"
 	"net"
 	"os"
 	"strconv"
@@ -33,6 +40,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // decompresses gzip requests
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -49,25 +57,28 @@ const (
 
 func main() {
 	port := flag.Int("port", 0, "TCP port on 127.0.0.1 (0 picks a free one)")
-	useTLS := flag.Bool("use_tls", false, "must be false: this server speaks plaintext HTTP/2 only")
+	useTLS := flag.Bool("use_tls", false, "serve over TLS")
+	certFile := flag.String("tls_cert_file", "", "PEM server certificate (with --use_tls)")
+	keyFile := flag.String("tls_key_file", "", "PEM server private key (with --use_tls)")
+	clientCA := flag.String("tls_client_ca_file", "", "require client certificates signed by this CA")
 	stopOnEOF := flag.Bool("stop_on_stdin_eof", false,
 		"exit when stdin reaches end of file, so the server never outlives the process that started it")
 	flag.Parse()
-	if *useTLS {
-		fmt.Fprintln(os.Stderr, "server: --use_tls=true is not supported (plaintext only)")
-		os.Exit(2)
-	}
 
 	lis, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "server: listen: %v\n", err)
 		os.Exit(1)
 	}
-	srv := grpc.NewServer(
+	options := []grpc.ServerOption{}
+	if *useTLS {
+		options = append(options, grpc.Creds(serverTLS(*certFile, *keyFile, *clientCA)))
+	}
+	srv := grpc.NewServer(append(options,
 		grpc.CustomCodec(markingCodec{}),
 		grpc.RPCCompressor(selectiveGzip{}),
 		grpc.StatsHandler(interop.StatsHandler{TagCalls: true}),
-	)
+	)...)
 	pb.RegisterTestServiceServer(srv, &testService{})
 
 	if *stopOnEOF {
@@ -82,6 +93,36 @@ func main() {
 		fmt.Fprintf(os.Stderr, "server: serve: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// serverTLS builds the credentials of --use_tls: NewServerTLSFromFile, or a tls.Config that
+// requires a client certificate from --tls_client_ca_file.
+func serverTLS(certFile, keyFile, clientCA string) credentials.TransportCredentials {
+	if clientCA == "" {
+		creds, err := credentials.NewServerTLSFromFile(certFile, keyFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "server: --tls_cert_file/--tls_key_file: %v\n", err)
+			os.Exit(2)
+		}
+		return creds
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "server: --tls_cert_file/--tls_key_file: %v\n", err)
+		os.Exit(2)
+	}
+	pem, err := ioutil.ReadFile(clientCA)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "server: --tls_client_ca_file: %v\n", err)
+		os.Exit(2)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{pair},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+	})
 }
 
 type testService struct {
