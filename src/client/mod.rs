@@ -70,7 +70,8 @@ use http::HeaderValue;
 
 use self::connection::{BackoffConfig, Subchannel, Target};
 use crate::compression::Encoding;
-use crate::interceptor::{Chain, ChainBuilder, Interceptor};
+use crate::interceptor::credentials::{CallCredentials, CredentialsInterceptor};
+use crate::interceptor::{AsyncInterceptor, Chain, ChainBuilder, Interceptor};
 use crate::status::Status;
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
@@ -131,6 +132,11 @@ pub(crate) struct ChannelOptions {
     pub(crate) user_agent: HeaderValue,
     /// Reconnect back-off.
     pub(crate) backoff: BackoffConfig,
+    /// Whether the transport protects calls (TLS); false: bare-grpc speaks h2c only so far.
+    /// Call credentials read it (`interceptor::credentials::check_transport`).
+    pub(crate) transport_secure: bool,
+    /// The opt-in to send credentials over plaintext anyway.
+    pub(crate) plaintext_credentials: bool,
 }
 
 /// The receive window a channel announces per stream unless `initial_stream_window_size` says
@@ -177,6 +183,8 @@ impl Default for ChannelOptions {
             compression: Encoding::Identity,
             user_agent: HeaderValue::from_static(USER_AGENT),
             backoff: BackoffConfig::default(),
+            transport_secure: false,
+            plaintext_credentials: false,
         }
     }
 }
@@ -303,6 +311,30 @@ impl ChannelBuilder {
     /// the outermost (see [`crate::interceptor`] for the order of the hooks).
     pub fn interceptor<I: Interceptor>(mut self, interceptor: I) -> Self {
         self.interceptors.push(interceptor);
+        self
+    }
+
+    /// Adds an interceptor whose start hook may await, inside the ones added before: nothing
+    /// is sent until it decides, and the call's deadline applies while it waits.
+    pub fn async_interceptor<I: AsyncInterceptor>(mut self, interceptor: I) -> Self {
+        self.interceptors.push_async(interceptor);
+        self
+    }
+
+    /// Attaches `credentials`' metadata to every call (gRPC's per-RPC credentials; see
+    /// [`crate::interceptor::credentials`]), as an async interceptor inside the ones added
+    /// before. A source that fails fails the call with UNAVAILABLE; credentials that require
+    /// transport security are refused (UNAUTHENTICATED) on a plaintext channel unless
+    /// [`ChannelBuilder::allow_plaintext_credentials`] opts in.
+    pub fn call_credentials<C: CallCredentials>(self, credentials: C) -> Self {
+        self.async_interceptor(CredentialsInterceptor(credentials))
+    }
+
+    /// Opts in to sending credentials that require transport security over this channel's
+    /// plaintext HTTP/2 (loopback, a private network, a TLS-terminating sidecar). Anyone on
+    /// the path can read them.
+    pub fn allow_plaintext_credentials(mut self) -> Self {
+        self.options.plaintext_credentials = true;
         self
     }
 
