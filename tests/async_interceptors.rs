@@ -318,3 +318,36 @@ async fn client_async_hook_runs_in_order_and_under_the_deadline() {
         ["first start", "first end DEADLINE_EXCEEDED"]
     );
 }
+
+/// The server's own timer, seen on the wire: a raw HTTP/2 client sends `grpc-timeout: 100m`
+/// and keeps no timer of its own; the answer is the server's trailers-only
+/// DEADLINE_EXCEEDED, sent while the check is still waiting.
+#[tokio::test]
+async fn the_server_answers_deadline_exceeded_itself() {
+    let s = setup(Duration::from_secs(30)).await;
+    let tcp = tokio::net::TcpStream::connect(s.server.addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{}{ECHO}", s.server.addr))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", "100m")
+        .header("x-user", "ok")
+        .body(())
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let (response, _send) = client.send_request(request, false).unwrap();
+    let response = timeout(Duration::from_secs(5), response)
+        .await
+        .expect("the server answers by its own deadline")
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert_eq!(response.headers()["grpc-status"], "4");
+    wait_for("the check to be dropped", || {
+        s.abandoned.load(Ordering::SeqCst) == 1
+    })
+    .await;
+}
