@@ -92,7 +92,10 @@ impl TokenSource for Identity {
         if self.down {
             return Err(Status::unavailable("identity service: connection refused"));
         }
-        Ok(Token::valid_for(format!("{}-{n}", self.user), self.lifetime))
+        Ok(Token::valid_for(
+            format!("{}-{n}", self.user),
+            self.lifetime,
+        ))
     }
 }
 
