@@ -148,7 +148,14 @@ pub(crate) fn admit_waiting(
     } = call;
     Box::pin(async move {
         let Some(hooks) = hooks else {
-            return;
+            // An empty chain never waits; run the call as it is.
+            let call = ServerCall {
+                head,
+                metadata,
+                body,
+                respond,
+            };
+            return route(call).await;
         };
         let ending = {
             let started = pin!(interceptor::Chain::start_waiting(&hooks, &mut metadata));
