@@ -328,6 +328,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_still_valid_token_is_used_while_a_refresh_runs() {
+        let cache = cache(Duration::from_secs(60), false);
+        assert_eq!(cache.token().await.unwrap().value(), "t1");
+        // 51 s on: 9 s left, inside the 10 s margin, still valid.
+        tokio::time::advance(Duration::from_secs(51)).await;
+        let refresher = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.token().await })
+        };
+        // Let the refresher take the fetch lock and start its 50 ms fetch.
+        while cache.fetching.try_lock().is_ok() {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(cache.token().await.unwrap().value(), "t1");
+        assert_eq!(refresher.await.unwrap().unwrap().value(), "t2");
+        assert_eq!(cache.token().await.unwrap().value(), "t2");
+        assert_eq!(cache.source().fetched.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn waiters_share_a_failed_fetch() {
         let cache = cache(Duration::from_secs(60), true);
         let mut tasks = Vec::new();

@@ -865,6 +865,32 @@ mod tests {
         );
     }
 
+    /// Panics in `on_start`.
+    struct Panics;
+
+    impl Interceptor for Panics {
+        type State = ();
+        fn on_start(&self, _: &CallInfo, _: &mut Metadata) -> Result<(), Status> {
+            panic!("a bug in the interceptor")
+        }
+    }
+
+    #[test]
+    fn a_panicking_start_is_internal_and_ends_the_outer_interceptors() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut builder = ChainBuilder::default();
+        builder.push(Recorder {
+            name: "a",
+            log: log.clone(),
+            reject: None,
+        });
+        builder.push(Panics);
+        let mut metadata = Metadata::new();
+        let err = builder.build().start(info, &mut metadata).err().unwrap();
+        assert_eq!(err.code(), Code::Internal);
+        assert_eq!(*log.lock().unwrap(), ["a start", "a end INTERNAL after 0"]);
+    }
+
     #[test]
     fn rejecting_with_ok_becomes_unknown() {
         let log = Arc::new(Mutex::new(Vec::new()));
