@@ -19,8 +19,12 @@
 //! `--threads` sets the tokio worker count (default 1), as the peers' flag does.
 //! `--tls-cert F --tls-key F` (PEM files; needs `--features tls`) serve TLS instead of h2c,
 //! for the TLS rows of the benchmark.
+//! `--interceptor sync` or `--interceptor async` installs one interceptor that admits every
+//! call at once (a synchronous one, or an async one whose start completes immediately), to
+//! measure what a hook costs a call (docs/performance.md § "What an interceptor costs").
 
-use bare_grpc::{Request, Response, ResponseSink, Server, Status, Streaming};
+use bare_grpc::interceptor::{AsyncInterceptor, CallInfo, Interceptor};
+use bare_grpc::{Metadata, Request, Response, ResponseSink, Server, Status, Streaming};
 use bare_grpc_contracts::bench::collect_grpc::{Collect, CollectServer};
 use bare_grpc_contracts::bench::echo_grpc::{Echo, EchoServer};
 use bare_grpc_contracts::bench::stream_grpc::{Stream, StreamServer};
@@ -88,6 +92,26 @@ impl Echo for Bench {
     }
 }
 
+/// Admits every call, synchronously.
+struct AdmitSync;
+
+impl Interceptor for AdmitSync {
+    type State = ();
+    fn on_start(&self, _: &CallInfo, _: &mut Metadata) -> Result<(), Status> {
+        Ok(())
+    }
+}
+
+/// Admits every call from a start that completes at once.
+struct AdmitAsync;
+
+impl AsyncInterceptor for AdmitAsync {
+    type State = ();
+    async fn on_start(&self, _: &CallInfo, _: &mut Metadata) -> Result<(), Status> {
+        Ok(())
+    }
+}
+
 /// `--name N` from the command line, or `default`; exits with a usage line when N is no number.
 fn flag(args: &[String], name: &str, default: usize) -> usize {
     match args.iter().position(|a| a == name) {
@@ -106,6 +130,11 @@ fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let port = flag(&args, "--port", 50051) as u16;
     let threads = flag(&args, "--threads", 1).max(1);
+    let interceptor = args
+        .iter()
+        .position(|a| a == "--interceptor")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -113,6 +142,15 @@ fn main() -> std::io::Result<()> {
     let builder = with_tls(Server::builder(), &args)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let builder = match interceptor.as_deref() {
+            None => builder,
+            Some("sync") => builder.interceptor(AdmitSync),
+            Some("async") => builder.async_interceptor(AdmitAsync),
+            Some(other) => {
+                eprintln!("usage: greeter-server --interceptor sync|async (got {other:?})");
+                std::process::exit(2);
+            }
+        };
         builder
             .add_service(GreeterServer::new(Bench))
             .add_service(StreamServer::new(Bench))

@@ -309,6 +309,19 @@ impl Metadata {
             .map(HeaderName::as_str)
     }
 
+    /// Appends every entry of `other` whose key `self` does not hold yet (the entries a
+    /// request set itself win over ones added for it, such as call credentials).
+    pub(crate) fn add_missing(&mut self, other: &Metadata) {
+        for name in other.headers.keys().filter(|name| !other.hides(name)) {
+            if self.headers.contains_key(name) && !self.hides(name) {
+                continue;
+            }
+            for value in other.headers.get_all(name) {
+                self.headers.append(name.clone(), value.clone());
+            }
+        }
+    }
+
     /// Appends every entry to `headers` (for sending).
     pub(crate) fn merge_into(&self, headers: &mut HeaderMap) {
         for (name, value) in self.entries() {

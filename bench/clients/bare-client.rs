@@ -13,6 +13,10 @@
 //! | `pingpong`      | one PingPong call, `count` sequential round trips          |
 //! | `big-down`      | = server-stream, meant with size 1 MiB                     |
 //! | `big-up`        | = client-stream, meant with size 1 MiB                     |
+//! | `unary`         | `count` sequential SayHello calls                          |
+//!
+//! `--interceptor sync` or `--interceptor async` installs one client interceptor that admits
+//! every call at once (docs/performance.md § "What an interceptor costs"); not in tonic's twin.
 //!
 //! It prints one line, `RESULT scenario=.. count=.. bytes=.. secs=..`, the same line as
 //! tonic's twin in `bench/tonic-peer/src/bin/tonic-client.rs`: the two programs make the
@@ -24,7 +28,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bare_grpc::{Channel, Status};
+use bare_grpc::interceptor::{AsyncInterceptor, CallInfo, Interceptor};
+use bare_grpc::{Channel, Metadata, Status};
 use bare_grpc_contracts::bench::collect_grpc::CollectClient;
 use bare_grpc_contracts::bench::echo_grpc::EchoClient;
 use bare_grpc_contracts::bench::stream_grpc::StreamClient;
@@ -47,6 +52,26 @@ impl<T: Clone + Unpin> futures_core::Stream for Repeat<T> {
         }
         this.left -= 1;
         Poll::Ready(Some(this.item.clone()))
+    }
+}
+
+/// Admits every call, synchronously.
+struct AdmitSync;
+
+impl Interceptor for AdmitSync {
+    type State = ();
+    fn on_start(&self, _: &CallInfo, _: &mut Metadata) -> Result<(), Status> {
+        Ok(())
+    }
+}
+
+/// Admits every call from a start that completes at once.
+struct AdmitAsync;
+
+impl AsyncInterceptor for AdmitAsync {
+    type State = ();
+    async fn on_start(&self, _: &CallInfo, _: &mut Metadata) -> Result<(), Status> {
+        Ok(())
     }
 }
 
@@ -73,19 +98,32 @@ fn main() {
     let port = flag(&args, "--port", 50051);
     let count = flag(&args, "--count", 1000);
     let size = flag(&args, "--size", 16) as usize;
+    let interceptor = args
+        .iter()
+        .position(|a| a == "--interceptor")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(flag(&args, "--threads", 1) as usize)
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail(e));
     let outcome = runtime.block_on(async move {
-        let channel = Channel::connect(&format!("127.0.0.1:{port}")).await?;
+        let builder = Channel::builder(&format!("127.0.0.1:{port}"))?;
+        let builder = match interceptor.as_deref() {
+            None => builder,
+            Some("sync") => builder.interceptor(AdmitSync),
+            Some("async") => builder.async_interceptor(AdmitAsync),
+            Some(other) => fail(format!("--interceptor sync|async, got {other:?}")),
+        };
+        let channel = builder.connect().await?;
         let start = Instant::now();
         let (count, bytes) = match scenario.as_str() {
             "check" => check(channel).await?,
             "server-stream" | "big-down" => server_stream(channel, count, size).await?,
             "client-stream" | "big-up" => client_stream(channel, count, size).await?,
             "pingpong" => pingpong(channel, count, size).await?,
+            "unary" => unary(channel, count).await?,
             other => fail(format!("unknown scenario {other:?}")),
         };
         let secs = start.elapsed().as_secs_f64();
@@ -95,6 +133,18 @@ fn main() {
     if let Err(status) = outcome {
         fail(status);
     }
+}
+
+/// `count` SayHello calls, one after the other.
+async fn unary(channel: Channel, count: u64) -> Result<(u64, u64), Status> {
+    let client = GreeterClient::new(channel);
+    for _ in 0..count {
+        let request = HelloRequest {
+            name: "world".into(),
+        };
+        client.say_hello(request).await?;
+    }
+    Ok((count, 0))
 }
 
 /// INTERNAL with `what` unless `ok`: a wrong answer fails the run like a failed call.

@@ -63,7 +63,7 @@ use crate::headers::{
     APPLICATION_GRPC, CONTENT_TYPE, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT, TE,
     TRAILERS, USER_AGENT,
 };
-use crate::interceptor::{CallHooks, CallInfo};
+use crate::interceptor::{CallHooks, CallInfo, Chain};
 use crate::metadata::Metadata;
 use crate::status::Status;
 use crate::timeout::encode_timeout;
@@ -263,8 +263,10 @@ impl Channel {
         .await
     }
 
-    /// Starts the channel's interceptors for a call: `Ok(None)` at once when it has none.
-    fn start_hooks<T>(
+    /// Starts the channel's interceptors for a call: `Ok(None)` at once when it has none. A
+    /// chain with an async interceptor is awaited under the call's deadline; nothing is sent
+    /// before it decides.
+    async fn start_hooks<T>(
         &self,
         kind: CallKind,
         path: &'static str,
@@ -272,10 +274,33 @@ impl Channel {
         params: &CallParams,
     ) -> Result<Option<Arc<CallHooks>>, Status> {
         let deadline = params.deadline;
-        self.inner.interceptors.start(
-            || CallInfo::client(kind, path, deadline, self.inner.options.is_secure()),
-            request.metadata_mut(),
-        )
+        let chain = &self.inner.interceptors;
+        let options = &self.inner.options;
+        let info = move || {
+            CallInfo::client(kind, path, deadline, options.is_secure())
+                .with_plaintext_credentials(options.plaintext_credentials)
+        };
+        if !chain.waits() {
+            return chain.start(info, request.metadata_mut());
+        }
+        let Some(hooks) = chain.begin(info()) else {
+            return Ok(None);
+        };
+        // Boxed: the waiting start (its timer, the hooks' futures) then takes no room in the
+        // future of every call on a channel without async interceptors.
+        let started = Box::pin(with_deadline(
+            deadline,
+            "while the interceptors started the call",
+            Chain::start_waiting(&hooks, request.metadata_mut()),
+        ));
+        match started.await {
+            Ok(()) => Ok(Some(hooks)),
+            Err(status) => {
+                // The deadline cut a start short: the interceptors that had started learn why.
+                hooks.end(&status);
+                Err(status)
+            }
+        }
     }
 
     /// This call's retry bookkeeping, when the channel has a policy.
@@ -296,7 +321,9 @@ impl Channel {
         Out: prost::Message + Default + 'static,
     {
         let mut params = CallParams::new(&request, &self.inner.options);
-        let hooks = self.start_hooks(CallKind::Unary, path, &mut request, &params)?;
+        let hooks = self
+            .start_hooks(CallKind::Unary, path, &mut request, &params)
+            .await?;
         let result = self
             .unary_attempts(path, request, &mut params, hooks.as_ref())
             .await;
@@ -386,7 +413,9 @@ impl Channel {
         Out: prost::Message + Default + 'static,
     {
         let mut params = CallParams::new(&request, &self.inner.options);
-        let hooks = self.start_hooks(CallKind::ServerStreaming, path, &mut request, &params)?;
+        let hooks = self
+            .start_hooks(CallKind::ServerStreaming, path, &mut request, &params)
+            .await?;
         match self
             .server_streaming_attempts(path, request, &mut params, hooks.as_ref())
             .await
@@ -454,7 +483,9 @@ impl Channel {
         S: Stream<Item = In> + Send + 'static,
     {
         let mut params = CallParams::new(&request, &self.inner.options);
-        let hooks = self.start_hooks(CallKind::ClientStreaming, path, &mut request, &params)?;
+        let hooks = self
+            .start_hooks(CallKind::ClientStreaming, path, &mut request, &params)
+            .await?;
         let result = self
             .client_streaming_attempts(path, request, &mut params, hooks.as_ref())
             .await;
@@ -535,7 +566,9 @@ impl Channel {
         Out: prost::Message + Default + 'static,
     {
         let mut params = CallParams::new(&request, &self.inner.options);
-        let hooks = self.start_hooks(CallKind::Bidi, path, &mut request, &params)?;
+        let hooks = self
+            .start_hooks(CallKind::Bidi, path, &mut request, &params)
+            .await?;
         let (metadata, ()) = request.into_parts();
         let mut retrier = self.retrier();
         let call = loop {

@@ -75,7 +75,8 @@ use http::HeaderValue;
 
 use self::connection::{BackoffConfig, Subchannel, Target};
 use crate::compression::Encoding;
-use crate::interceptor::{Chain, ChainBuilder, Interceptor};
+use crate::interceptor::credentials::{CallCredentials, CredentialsInterceptor};
+use crate::interceptor::{AsyncInterceptor, Chain, ChainBuilder, Interceptor};
 use crate::status::Status;
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
@@ -139,6 +140,9 @@ pub(crate) struct ChannelOptions {
     /// The TLS client, when the channel runs over TLS (`ChannelBuilder::tls`, `https://`).
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<tls::Connector>,
+    /// The opt-in to send credentials that require transport security over h2c anyway
+    /// (`ChannelBuilder::allow_plaintext_credentials`).
+    pub(crate) plaintext_credentials: bool,
 }
 
 impl ChannelOptions {
@@ -206,6 +210,7 @@ impl Default for ChannelOptions {
             backoff: BackoffConfig::default(),
             #[cfg(feature = "tls")]
             tls: None,
+            plaintext_credentials: false,
         }
     }
 }
@@ -348,6 +353,30 @@ impl ChannelBuilder {
     pub fn tls(mut self, tls: crate::transport::tls::ClientTls) -> Result<Self, Status> {
         self.options.tls = Some(tls::Connector::new(&tls, &self.target.host)?);
         Ok(self)
+    }
+
+    /// Adds an interceptor whose start hook may await, inside the ones added before: nothing
+    /// is sent until it decides, and the call's deadline applies while it waits.
+    pub fn async_interceptor<I: AsyncInterceptor>(mut self, interceptor: I) -> Self {
+        self.interceptors.push_async(interceptor);
+        self
+    }
+
+    /// Attaches `credentials`' metadata to every call (gRPC's per-RPC credentials; see
+    /// [`crate::interceptor::credentials`]), as an async interceptor inside the ones added
+    /// before. A source that fails fails the call with UNAVAILABLE; credentials that require
+    /// transport security are refused (UNAUTHENTICATED) on a plaintext channel unless
+    /// [`ChannelBuilder::allow_plaintext_credentials`] opts in.
+    pub fn call_credentials<C: CallCredentials>(self, credentials: C) -> Self {
+        self.async_interceptor(CredentialsInterceptor(credentials))
+    }
+
+    /// Opts in to sending credentials that require transport security over this channel's
+    /// plaintext HTTP/2 (loopback, a private network, a TLS-terminating sidecar). Anyone on
+    /// the path can read them.
+    pub fn allow_plaintext_credentials(mut self) -> Self {
+        self.options.plaintext_credentials = true;
+        self
     }
 
     /// Retries failed calls as `policy` says (default: no retries).

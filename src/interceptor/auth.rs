@@ -158,7 +158,9 @@ impl Interceptor for BearerToken {
     type State = ();
 
     fn on_start(&self, call: &CallInfo, metadata: &mut Metadata) -> Result<(), Status> {
-        if !call.is_transport_secure() && !self.allow_plaintext {
+        // The token's own opt-in, or the channel's (`allow_plaintext_credentials`), which every
+        // call credential honours alike (`credentials::check_transport`).
+        if !call.is_transport_secure() && !self.allow_plaintext && !call.plaintext_credentials_allowed() {
             return Err(Status::unauthenticated(PLAINTEXT_REFUSED));
         }
         if metadata.get_all(AUTHORIZATION).is_empty() {
@@ -171,7 +173,7 @@ impl Interceptor for BearerToken {
 /// Why a [`BearerToken`] call on an h2c channel fails.
 const PLAINTEXT_REFUSED: &str = "BearerToken refuses to send a credential over a plaintext \
     (h2c) channel, where anyone on the path can read it: use TLS (feature `tls`), or opt in \
-    with BearerToken::allow_plaintext()";
+    with BearerToken::allow_plaintext() or ChannelBuilder::allow_plaintext_credentials()";
 
 /// The token of `Bearer <token>`: the scheme matched case-insensitively, then one or more
 /// spaces, then a `b64token`. `None` for anything else.

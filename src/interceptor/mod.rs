@@ -32,9 +32,17 @@
 //! - Per-call state (a timer, a span, a counter handle) is the interceptor's associated
 //!   [`Interceptor::State`], returned by `on_start` and handed back to every later hook, so an
 //!   interceptor needs no map keyed by call.
-//! - The hooks are synchronous. They run inline on the call's task (no boxed future per hook
-//!   per call); a check that needs I/O (asking an identity service) belongs in the handler, or
-//!   in a cache the interceptor reads.
+//! - The hooks of an [`Interceptor`] are synchronous: they run inline on the call's task (no
+//!   boxed future per hook per call). A start that must wait (asking an identity service, a
+//!   rate-limit store, fetching a token) is an [`AsyncInterceptor`]: its `on_start` is a
+//!   future, boxed once per call for that interceptor only. A chain with one runs every start
+//!   hook in declared order, calling the synchronous ones and awaiting the others, before the
+//!   call goes further: on the server no handler exists and no request message is read until
+//!   the chain decides, under the call's deadline (DEADLINE_EXCEEDED) and the client's
+//!   cancellation (the waiting future is dropped); on the client nothing is sent, under the
+//!   call's deadline. A chain with no async interceptor runs exactly as before.
+//! - A start hook that panics rejects the call with INTERNAL (the panic is caught where the
+//!   call can still be answered); the server keeps serving.
 //! - Zero cost when none is installed: the chain is an `Option` that is `None` when empty, so a
 //!   call on a server or channel without interceptors allocates nothing, makes no dynamic call
 //!   and reads no clock for them; each hook point is one `is_none` test.
@@ -42,16 +50,20 @@
 //! What it deliberately does not do: change messages, change the final status, or retry (the
 //! client's retry policy, `client::retry`, needs to own and replay the request, which an
 //! observer cannot). Calls to an unknown method never reach the chain (the router answers
-//! UNIMPLEMENTED first), just as grpc-go runs no interceptor for them. An interceptor must not
-//! panic: on the server a panic in `on_start` costs the call its stream (RST_STREAM), not the
-//! connection.
+//! UNIMPLEMENTED first), just as grpc-go runs no interceptor for them. Only a panic in
+//! `on_start` is caught; one in a message or end hook costs the call (server: its stream).
 
 pub mod auth;
+pub mod credentials;
 
 use std::any::Any;
 use std::fmt;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -81,6 +93,9 @@ pub struct CallInfo {
     peer: Peer,
     secure: bool,
     deadline: Option<Instant>,
+    /// Client side: the channel's explicit opt-in to send credentials over a plaintext
+    /// transport (`ChannelBuilder::allow_plaintext_credentials`). False on the server.
+    plaintext_credentials: bool,
 }
 
 impl CallInfo {
@@ -102,6 +117,7 @@ impl CallInfo {
             secure: peer.tls().is_some(),
             peer,
             deadline,
+            plaintext_credentials: false,
         }
     }
 
@@ -127,7 +143,15 @@ impl CallInfo {
             peer: Peer::default(),
             secure,
             deadline,
+            plaintext_credentials: false,
         }
+    }
+
+    /// Client side: records the channel's opt-in to plaintext credentials (see
+    /// [`credentials::check_transport`]).
+    pub(crate) fn with_plaintext_credentials(mut self, allowed: bool) -> Self {
+        self.plaintext_credentials = allowed;
+        self
     }
 
     /// Server or client.
@@ -176,6 +200,12 @@ impl CallInfo {
     /// request's timeout), if it has one.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
+    }
+
+    /// Client side: whether the channel opted in to sending credentials over plaintext
+    /// (`ChannelBuilder::allow_plaintext_credentials`). False on the server.
+    pub fn plaintext_credentials_allowed(&self) -> bool {
+        self.plaintext_credentials
     }
 }
 
@@ -286,12 +316,124 @@ impl<I: Interceptor> Interceptor for Arc<I> {
     }
 }
 
+/// An interceptor whose start may wait: `on_start` returns a future, awaited before the call
+/// goes further (server: before the handler exists and before any request message is read;
+/// client: before anything is sent). The other hooks are [`Interceptor`]'s, synchronous.
+///
+/// Installed with `Builder::async_interceptor` / `ChannelBuilder::async_interceptor`, in the
+/// same chain as the synchronous ones: the declared order holds across both kinds.
+///
+/// ```
+/// use std::time::Duration;
+/// use bare_grpc::interceptor::{AsyncInterceptor, CallInfo};
+/// use bare_grpc::{Metadata, Status};
+///
+/// /// Asks a (slow) store whether the caller may call.
+/// struct Check;
+///
+/// impl AsyncInterceptor for Check {
+///     type State = ();
+///     async fn on_start(&self, _call: &CallInfo, md: &mut Metadata) -> Result<(), Status> {
+///         tokio::time::sleep(Duration::from_millis(1)).await; // the store's round trip
+///         match md.get_all("x-user").as_slice() {
+///             ["alice"] => Ok(()),
+///             _ => Err(Status::permission_denied("not alice")),
+///         }
+///     }
+/// }
+/// ```
+pub trait AsyncInterceptor: Send + Sync + 'static {
+    /// What the interceptor keeps for one call (`()` when nothing).
+    type State: Send + 'static;
+
+    /// As [`Interceptor::on_start`], but may await. The server applies the call's deadline
+    /// (DEADLINE_EXCEEDED) and the client's cancellation (the future is dropped) while it
+    /// waits; the client applies the call's deadline.
+    fn on_start(
+        &self,
+        call: &CallInfo,
+        metadata: &mut Metadata,
+    ) -> impl Future<Output = Result<Self::State, Status>> + Send;
+
+    /// As [`Interceptor::on_request`].
+    fn on_request(&self, state: &mut Self::State, call: &CallInfo, message: MessageView<'_>) {
+        let _ = (state, call, message);
+    }
+
+    /// As [`Interceptor::on_response`].
+    fn on_response(&self, state: &mut Self::State, call: &CallInfo, message: MessageView<'_>) {
+        let _ = (state, call, message);
+    }
+
+    /// As [`Interceptor::on_end`].
+    fn on_end(&self, state: Self::State, call: &CallInfo, status: &Status, elapsed: Duration) {
+        let _ = (state, call, status, elapsed);
+    }
+}
+
+impl<I: AsyncInterceptor> AsyncInterceptor for Arc<I> {
+    type State = I::State;
+
+    fn on_start(
+        &self,
+        call: &CallInfo,
+        metadata: &mut Metadata,
+    ) -> impl Future<Output = Result<I::State, Status>> + Send {
+        (**self).on_start(call, metadata)
+    }
+
+    fn on_request(&self, state: &mut I::State, call: &CallInfo, message: MessageView<'_>) {
+        (**self).on_request(state, call, message)
+    }
+
+    fn on_response(&self, state: &mut I::State, call: &CallInfo, message: MessageView<'_>) {
+        (**self).on_response(state, call, message)
+    }
+
+    fn on_end(&self, state: I::State, call: &CallInfo, status: &Status, elapsed: Duration) {
+        (**self).on_end(state, call, status, elapsed)
+    }
+}
+
 /// A state of any interceptor, boxed. A `()` state boxes without allocating.
 type AnyState = Box<dyn Any + Send>;
 
+/// The start of an [`AsyncInterceptor`], boxed: the one allocation an async hook costs a call.
+type StartFuture<'a> = Pin<Box<dyn Future<Output = Result<AnyState, Status>> + Send + 'a>>;
+
+/// A rejection with status OK cannot stand: it becomes UNKNOWN.
+fn not_ok(status: Status) -> Status {
+    if status.code() == Code::Ok {
+        Status::unknown(format!(
+            "an interceptor rejected the call with status OK: {}",
+            status.message()
+        ))
+    } else {
+        status
+    }
+}
+
+/// The status of a call whose interceptor panicked in its start hook.
+fn start_panicked() -> Status {
+    Status::internal("an interceptor panicked in on_start")
+}
+
 /// [`Interceptor`] with its state type erased, so one chain holds different interceptors.
 trait Erased: Send + Sync {
+    /// Whether the start must be awaited ([`Erased::start_later`]) rather than called.
+    fn is_async(&self) -> bool {
+        false
+    }
     fn start(&self, call: &CallInfo, metadata: &mut Metadata) -> Result<AnyState, Status>;
+    /// The start of an async interceptor; a synchronous one never gets this call.
+    fn start_later<'a>(
+        &'a self,
+        call: &'a CallInfo,
+        metadata: &'a mut Metadata,
+    ) -> StartFuture<'a> {
+        let result = self.start(call, metadata);
+        Box::pin(std::future::ready(result))
+    }
     fn request(&self, state: &mut AnyState, call: &CallInfo, message: MessageView<'_>);
     fn response(&self, state: &mut AnyState, call: &CallInfo, message: MessageView<'_>);
     fn end(&self, state: AnyState, call: &CallInfo, status: &Status, elapsed: Duration);
@@ -301,11 +443,7 @@ impl<I: Interceptor> Erased for I {
     fn start(&self, call: &CallInfo, metadata: &mut Metadata) -> Result<AnyState, Status> {
         match self.on_start(call, metadata) {
             Ok(state) => Ok(Box::new(state)),
-            Err(status) if status.code() == Code::Ok => Err(Status::unknown(format!(
-                "an interceptor rejected the call with status OK: {}",
-                status.message()
-            ))),
-            Err(status) => Err(status),
+            Err(status) => Err(not_ok(status)),
         }
     }
 
@@ -329,6 +467,53 @@ impl<I: Interceptor> Erased for I {
     }
 }
 
+/// An [`AsyncInterceptor`] in a chain.
+struct AsyncLink<I>(I);
+
+impl<I: AsyncInterceptor> Erased for AsyncLink<I> {
+    fn is_async(&self) -> bool {
+        true
+    }
+
+    fn start(&self, _: &CallInfo, _: &mut Metadata) -> Result<AnyState, Status> {
+        // The chain awaits `start_later` for every link whose `is_async` is true.
+        Err(Status::internal(
+            "an async interceptor was started synchronously",
+        ))
+    }
+
+    fn start_later<'a>(
+        &'a self,
+        call: &'a CallInfo,
+        metadata: &'a mut Metadata,
+    ) -> StartFuture<'a> {
+        Box::pin(async move {
+            match self.0.on_start(call, metadata).await {
+                Ok(state) => Ok(Box::new(state) as AnyState),
+                Err(status) => Err(not_ok(status)),
+            }
+        })
+    }
+
+    fn request(&self, state: &mut AnyState, call: &CallInfo, message: MessageView<'_>) {
+        if let Some(state) = state.downcast_mut::<I::State>() {
+            self.0.on_request(state, call, message);
+        }
+    }
+
+    fn response(&self, state: &mut AnyState, call: &CallInfo, message: MessageView<'_>) {
+        if let Some(state) = state.downcast_mut::<I::State>() {
+            self.0.on_response(state, call, message);
+        }
+    }
+
+    fn end(&self, state: AnyState, call: &CallInfo, status: &Status, elapsed: Duration) {
+        if let Ok(state) = state.downcast::<I::State>() {
+            self.0.on_end(*state, call, status, elapsed);
+        }
+    }
+}
+
 /// The interceptors of a server or channel while it is being built, in declared order.
 #[derive(Clone, Default)]
 pub(crate) struct ChainBuilder(Vec<Arc<dyn Erased>>);
@@ -339,12 +524,20 @@ impl ChainBuilder {
         self.0.push(Arc::new(interceptor));
     }
 
+    /// Adds an interceptor whose start is awaited, inside the ones added before.
+    pub(crate) fn push_async<I: AsyncInterceptor>(&mut self, interceptor: I) {
+        self.0.push(Arc::new(AsyncLink(interceptor)));
+    }
+
     /// The finished chain.
     pub(crate) fn build(&self) -> Chain {
         if self.0.is_empty() {
-            Chain(None)
+            Chain::default()
         } else {
-            Chain(Some(self.0.iter().cloned().collect()))
+            Chain {
+                links: Some(self.0.iter().cloned().collect()),
+                waits: self.0.iter().any(|link| link.is_async()),
+            }
         }
     }
 }
@@ -355,27 +548,40 @@ impl fmt::Debug for ChainBuilder {
     }
 }
 
-/// A finished chain: `None` when empty, which is the whole zero-cost fast path.
+/// A finished chain: `links` is `None` when empty, which is the whole zero-cost fast path.
 #[derive(Clone, Default)]
-pub(crate) struct Chain(Option<Arc<[Arc<dyn Erased>]>>);
+pub(crate) struct Chain {
+    links: Option<Arc<[Arc<dyn Erased>]>>,
+    /// Whether some link's start must be awaited ([`Chain::start_waiting`]).
+    waits: bool,
+}
 
 impl Chain {
-    /// Runs every `on_start`, outermost first. `Ok(None)` when the chain is empty (then `info`
-    /// is never called: no clock read, no allocation). On a rejection, the interceptors that
-    /// had started see `on_end` with the rejecting status, innermost first.
+    /// Whether the chain holds an [`AsyncInterceptor`]: then the call starts through
+    /// [`Chain::begin`] and [`Chain::start_waiting`], not [`Chain::start`].
+    pub(crate) fn waits(&self) -> bool {
+        self.waits
+    }
+
+    /// Runs every `on_start`, outermost first, for a chain that does not wait. `Ok(None)` when
+    /// the chain is empty (then `info` is never called: no clock read, no allocation). On a
+    /// rejection, the interceptors that had started see `on_end` with the rejecting status,
+    /// innermost first. A start hook that panics rejects the call with INTERNAL.
     pub(crate) fn start(
         &self,
         info: impl FnOnce() -> CallInfo,
         metadata: &mut Metadata,
     ) -> Result<Option<Arc<CallHooks>>, Status> {
-        let Some(links) = &self.0 else {
+        let Some(links) = &self.links else {
             return Ok(None);
         };
         let started = Instant::now();
         let info = info();
         let mut states = Vec::with_capacity(links.len());
         for link in links.iter() {
-            match link.start(&info, metadata) {
+            let result = catch_unwind(AssertUnwindSafe(|| link.start(&info, metadata)))
+                .unwrap_or_else(|_| Err(start_panicked()));
+            match result {
                 Ok(state) => states.push(state),
                 Err(status) => {
                     let elapsed = started.elapsed();
@@ -394,11 +600,63 @@ impl Chain {
             states: Mutex::new(Some(states)),
         })))
     }
+
+    /// The hooks of a call on a chain that waits, before any start hook has run (the clock
+    /// starts here). `None` when the chain is empty.
+    pub(crate) fn begin(&self, info: CallInfo) -> Option<Arc<CallHooks>> {
+        let links = self.links.as_ref()?;
+        Some(Arc::new(CallHooks {
+            links: links.clone(),
+            info,
+            started: Instant::now(),
+            states: Mutex::new(Some(Vec::with_capacity(links.len()))),
+        }))
+    }
+
+    /// Runs every start hook of `hooks` (from [`Chain::begin`]) in declared order, calling
+    /// the synchronous ones and awaiting the async ones. On a rejection (or a panic, which is
+    /// INTERNAL) the interceptors that had started see `on_end` with that status.
+    ///
+    /// Dropping this future before it is done (the client went away, the deadline passed)
+    /// leaves the states started so far in `hooks`, whose owner reports the end: CANCELLED
+    /// when it is simply dropped, or the status it passes to [`CallHooks::end`].
+    pub(crate) async fn start_waiting(
+        hooks: &CallHooks,
+        metadata: &mut Metadata,
+    ) -> Result<(), Status> {
+        for link in hooks.links.iter() {
+            let result = if link.is_async() {
+                let mut start = link.start_later(&hooks.info, metadata);
+                // A panic while the future is polled is caught here, where the call can
+                // still be answered; the future is dropped with it.
+                poll_fn(|cx| {
+                    catch_unwind(AssertUnwindSafe(|| start.as_mut().poll(cx)))
+                        .unwrap_or_else(|_| Poll::Ready(Err(start_panicked())))
+                })
+                .await
+            } else {
+                catch_unwind(AssertUnwindSafe(|| link.start(&hooks.info, metadata)))
+                    .unwrap_or_else(|_| Err(start_panicked()))
+            };
+            match result {
+                Ok(state) => {
+                    if let Some(states) = hooks.lock().as_mut() {
+                        states.push(state);
+                    }
+                }
+                Err(status) => {
+                    hooks.end(&status);
+                    return Err(status);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for Chain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0.as_ref().map_or(0, |links| links.len());
+        let n = self.links.as_ref().map_or(0, |links| links.len());
         write!(f, "{n} interceptor(s)")
     }
 }
@@ -438,7 +696,8 @@ impl CallHooks {
     pub(crate) fn response(&self, message: &dyn Any, wire_len: usize) {
         let view = MessageView::new(message, wire_len);
         if let Some(states) = self.lock().as_mut() {
-            for (link, state) in self.links.iter().zip(states.iter_mut()).rev() {
+            let begun = &self.links[..states.len()];
+            for (link, state) in begun.iter().zip(states.iter_mut()).rev() {
                 link.response(state, &self.info, view);
             }
         }
@@ -450,7 +709,9 @@ impl CallHooks {
         let states = self.lock().take();
         if let Some(states) = states {
             let elapsed = self.started.elapsed();
-            for (link, state) in self.links.iter().zip(states).rev() {
+            // Only the interceptors that started: a waiting start may have been cut short.
+            let begun = &self.links[..states.len()];
+            for (link, state) in begun.iter().zip(states).rev() {
                 link.end(state, &self.info, status, elapsed);
             }
         }
@@ -612,6 +873,32 @@ mod tests {
             log,
             ["a start", "b start", "a end PERMISSION_DENIED after 0"]
         );
+    }
+
+    /// Panics in `on_start`.
+    struct Panics;
+
+    impl Interceptor for Panics {
+        type State = ();
+        fn on_start(&self, _: &CallInfo, _: &mut Metadata) -> Result<(), Status> {
+            panic!("a bug in the interceptor")
+        }
+    }
+
+    #[test]
+    fn a_panicking_start_is_internal_and_ends_the_outer_interceptors() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut builder = ChainBuilder::default();
+        builder.push(Recorder {
+            name: "a",
+            log: log.clone(),
+            reject: None,
+        });
+        builder.push(Panics);
+        let mut metadata = Metadata::new();
+        let err = builder.build().start(info, &mut metadata).err().unwrap();
+        assert_eq!(err.code(), Code::Internal);
+        assert_eq!(*log.lock().unwrap(), ["a start", "a end INTERNAL after 0"]);
     }
 
     #[test]

@@ -130,6 +130,67 @@ async fn guard<F: Future>(
     .await
 }
 
+/// The call of a server with an async interceptor: awaits the chain's start hooks under the
+/// same guard as a handler (deadline, client reset, panic), then runs the route's call with
+/// the hooks in its head. Until the chain decides, no handler exists and the request body is
+/// not read, so no message can reach the handler early (the client's sends wait on the stream
+/// window). Built only for such a server: the one extra boxed future per call it costs.
+pub(crate) fn admit_waiting(
+    hooks: Option<Arc<interceptor::CallHooks>>,
+    call: ServerCall,
+    route: Arc<dyn Fn(ServerCall) -> CallFuture + Send + Sync>,
+) -> CallFuture {
+    let ServerCall {
+        mut head,
+        mut metadata,
+        body,
+        mut respond,
+    } = call;
+    Box::pin(async move {
+        let Some(hooks) = hooks else {
+            // An empty chain never waits; run the call as it is.
+            let call = ServerCall {
+                head,
+                metadata,
+                body,
+                respond,
+            };
+            return route(call).await;
+        };
+        let ending = {
+            let started = pin!(interceptor::Chain::start_waiting(&hooks, &mut metadata));
+            guard(started, head.deadline, |cx| {
+                respond.poll_reset(cx).is_ready()
+            })
+            .await
+        };
+        let status = match ending {
+            Ending::Done(Ok(())) => {
+                head.hooks = Some(hooks);
+                let call = ServerCall {
+                    head,
+                    metadata,
+                    body,
+                    respond,
+                };
+                return route(call).await;
+            }
+            // The chain has already ended the hooks with this status.
+            Ending::Done(Err(status)) => {
+                return respond::trailers_only(&mut respond, &status);
+            }
+            Ending::Deadline => {
+                Status::deadline_exceeded("deadline exceeded while the interceptors decided")
+            }
+            Ending::Panicked => Status::internal("an interceptor panicked in on_start"),
+            // Dropping the start (done by now) freed its work; nobody to answer.
+            Ending::ClientGone => return hooks.end(&client_gone()),
+        };
+        respond::trailers_only(&mut respond, &status);
+        hooks.end(&status);
+    })
+}
+
 /// The framing half of [`read_request`]: exactly one length-prefixed message, up to END_STREAM.
 /// Apart from the decoding so that it is compiled once, not once per request type.
 async fn read_single_raw(body: &mut h2::RecvStream, max_len: usize) -> Result<RawMessage, Status> {

@@ -19,6 +19,8 @@
 //! | `grpc-encoding` not supported | response headers with `grpc-accept-encoding` listing ours, then trailers with UNIMPLEMENTED (not trailers-only: see below) |
 //! | `grpc-timeout` malformed | trailers-only INTERNAL |
 //! | an interceptor's `on_start` says no | trailers-only, with the interceptor's status |
+//! | an interceptor's `on_start` panics | trailers-only INTERNAL |
+//! | an async interceptor's start outlives `grpc-timeout` | trailers-only DEADLINE_EXCEEDED |
 //!
 //! Why the unsupported encoding is not answered trailers-only: the spec's grammar puts
 //! `grpc-accept-encoding` in Response-Headers, and Trailers-Only holds only HTTP-Status,
@@ -32,6 +34,8 @@
 //! speaking plain HTTP/2) is best told in HTTP terms; once the request is known to be gRPC, every
 //! answer is a gRPC status. Checks are ordered cheapest first and none allocates on the happy
 //! path except the metadata map the handler receives.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
@@ -95,7 +99,8 @@ impl<'a> Known<'a> {
 ///
 /// Synchronous on purpose: every check here looks only at the header block, so the future the
 /// connection polls is the route's call future itself, with no wrapper future (and no second
-/// allocation) around it.
+/// allocation) around it. The exception is a server with an async interceptor: its call is a
+/// future that awaits the interceptors first (`drive::admit_waiting`), then runs the route's.
 pub(crate) fn start_call(
     request: http::Request<h2::RecvStream>,
     mut respond: h2::server::SendResponse<Bytes>,
@@ -164,6 +169,20 @@ pub(crate) fn start_call(
             head.deadline,
         )
     };
+    if shared.interceptors.waits() {
+        let hooks = shared.interceptors.begin(info());
+        let call = ServerCall {
+            head,
+            metadata,
+            body,
+            respond,
+        };
+        return Some(crate::server::drive::admit_waiting(
+            hooks,
+            call,
+            Arc::clone(&route.call),
+        ));
+    }
     match shared.interceptors.start(info, &mut metadata) {
         Ok(hooks) => head.hooks = hooks,
         Err(status) => {

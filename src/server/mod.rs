@@ -66,7 +66,7 @@ pub use sink::ResponseSink;
 pub use streaming::Streaming;
 
 use crate::compression::Encoding;
-use crate::interceptor::{Chain, ChainBuilder, Interceptor};
+use crate::interceptor::{AsyncInterceptor, Chain, ChainBuilder, Interceptor};
 use crate::peer::Peer;
 use crate::transport::server::{Call, ConnectionConfig, Streams};
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
@@ -164,6 +164,15 @@ impl Builder {
     /// the outermost (see [`crate::interceptor`] for the order of the hooks).
     pub fn interceptor<I: Interceptor>(mut self, interceptor: I) -> Self {
         self.interceptors.push(interceptor);
+        self
+    }
+
+    /// Adds an interceptor whose start hook may await (an authorization check that asks a
+    /// store, say), inside the ones added before. The handler is not created, and no request
+    /// message is read, until it decides; the call's deadline and the client's cancellation
+    /// apply while it waits. Costs one boxed future per call, only on a server that has one.
+    pub fn async_interceptor<I: AsyncInterceptor>(mut self, interceptor: I) -> Self {
+        self.interceptors.push_async(interceptor);
         self
     }
 

@@ -72,7 +72,7 @@ pub(crate) struct RouteEntry {
     /// The receive limit for this method, when it differs from the server's.
     pub(crate) max_recv: Option<usize>,
     /// The handler, bound to its service instance.
-    pub(crate) call: Box<dyn Fn(ServerCall) -> CallFuture + Send + Sync>,
+    pub(crate) call: Arc<dyn Fn(ServerCall) -> CallFuture + Send + Sync>,
 }
 
 /// Every service's rows, merged once at startup.
@@ -107,7 +107,7 @@ impl Router {
                     service: S::NAME,
                     method: route.method,
                     max_recv: None,
-                    call: Box::new(move |call| handler(Arc::clone(&instance), call)),
+                    call: Arc::new(move |call| handler(Arc::clone(&instance), call)),
                 },
             );
         }

@@ -4,6 +4,7 @@
 #
 #   target/go/bin/bare-grpc-health-client
 #   target/go/bin/bare-grpc-reflection-client
+#   target/go/bin/bare-grpc-auth-peer          (tests/async_auth.rs)
 #
 # Both use only packages Debian ships pre-generated (grpc-go 1.33's grpc_health_v1 and
 # grpc_reflection_v1alpha, google.golang.org/protobuf's protodesc/descriptorpb), so unlike
@@ -34,6 +35,8 @@ export GOFLAGS=""
 # Two cores are shared with cargo; one Go compile job at a time is plenty.
 go build -p 1 -o "$bin_dir/bare-grpc-health-client" bare-grpc-kit/health-client
 go build -p 1 -o "$bin_dir/bare-grpc-reflection-client" bare-grpc-kit/reflection-client
+go build -p 1 -o "$bin_dir/bare-grpc-auth-peer" bare-grpc-kit/auth-peer
 
 echo "$bin_dir/bare-grpc-health-client"
 echo "$bin_dir/bare-grpc-reflection-client"
+echo "$bin_dir/bare-grpc-auth-peer"
