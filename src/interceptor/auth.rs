@@ -160,7 +160,10 @@ impl Interceptor for BearerToken {
     fn on_start(&self, call: &CallInfo, metadata: &mut Metadata) -> Result<(), Status> {
         // The token's own opt-in, or the channel's (`allow_plaintext_credentials`), which every
         // call credential honours alike (`credentials::check_transport`).
-        if !call.is_transport_secure() && !self.allow_plaintext && !call.plaintext_credentials_allowed() {
+        if !call.is_transport_secure()
+            && !self.allow_plaintext
+            && !call.plaintext_credentials_allowed()
+        {
             return Err(Status::unauthenticated(PLAINTEXT_REFUSED));
         }
         if metadata.get_all(AUTHORIZATION).is_empty() {
