@@ -164,10 +164,12 @@ pub fn percent_decode(value: &[u8]) -> String {
     let mut i = 0;
     while i < value.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        if value[i] == b'%'
-            && i + 2 < value.len()
-            && let (Some(h), Some(l)) = (hex(value[i + 1]), hex(value[i + 2]))
-        {
+        let escaped = if value[i] == b'%' && i + 2 < value.len() {
+            hex(value[i + 1]).zip(hex(value[i + 2]))
+        } else {
+            None
+        };
+        if let Some((h, l)) = escaped {
             out.push((h * 16 + l) as u8);
             i += 3;
         } else {

@@ -200,9 +200,14 @@ fn render_call(style: Style, call: &Call, decode: Option<MessageText>) -> String
         out.push_str(&text_line(style, line, "  "));
         out.push('\n');
         // A message decoded by type goes under the line that completes it.
-        if let (Some(dir), Some(i)) = (line.dir, line.completes)
-            && let Some(Some(text)) = decoded[dir as usize].get(i)
-        {
+        let under = match (line.dir, line.completes) {
+            (Some(dir), Some(i)) => decoded[dir as usize]
+                .get(i)
+                .and_then(Option::as_ref)
+                .map(|text| (dir, text)),
+            _ => None,
+        };
+        if let Some((dir, text)) = under {
             for row in text.lines() {
                 out.push_str(&format!("  {}       {row}\n", dir.arrow()));
             }

@@ -649,10 +649,9 @@ impl Conn {
     }
 
     fn maybe_finish(&mut self, stream: u32) {
-        if self.calls.get(&stream).is_some_and(Call::finished)
-            && self.readers.iter().all(|r| r.pending.is_none())
-            && let Some(mut call) = self.calls.remove(&stream)
-        {
+        let done = self.calls.get(&stream).is_some_and(Call::finished)
+            && self.readers.iter().all(|r| r.pending.is_none());
+        if let Some(mut call) = done.then(|| self.calls.remove(&stream)).flatten() {
             let outcome = call.outcome();
             let text = format!(
                 "status {} ({}){}",
