@@ -86,6 +86,22 @@ const DEFAULT_WINDOW: u32 = 1 << 20;
 /// frames into one reused buffer (`wire.rs`), so larger frames are no larger copies.
 const DEFAULT_MAX_FRAME_SIZE: u32 = 128 * 1024;
 
+/// The SETTINGS_MAX_HEADER_LIST_SIZE we announce and enforce: 16 KiB of header fields per
+/// request (names, values and 32 octets each, RFC 9113 §6.5.2). gRPC C-core warns at 8 KiB
+/// of metadata and refuses at 16 KiB; hyper (so tonic) defaults to 16 KiB; grpc-go allows
+/// 16 MiB. We take the middle road that C-core and tonic share: room for a large bearer token
+/// and tracing headers twice over, while a hostile header block costs at most 16 KiB of
+/// decoded fields per stream (h2 answers a larger one with 431 and REFUSED_STREAM, and one
+/// past four times the limit with GOAWAY ENHANCE_YOUR_CALM; `tests/hostile_peers.rs`).
+pub const DEFAULT_MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
+
+/// How long a new connection has to send the client preface and its first SETTINGS frame
+/// (RFC 9113 §3.4) before it is answered GOAWAY(SETTINGS_TIMEOUT) and closed: any real client
+/// sends both in its first flight, and a connection that sends nothing should not hold its
+/// descriptor for ever. grpc-go's ConnectionTimeout (120 s) also covers its TLS handshake; ours
+/// starts once the byte stream exists.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Settings shared by every connection of one server.
 #[derive(Clone, Debug)]
 pub(crate) struct ServerConfig {
@@ -111,6 +127,8 @@ impl Default for ServerConfig {
                 initial_connection_window: DEFAULT_WINDOW,
                 max_frame_size: Some(DEFAULT_MAX_FRAME_SIZE),
                 drain_timeout: Duration::from_secs(10),
+                max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             },
         }
     }
@@ -218,6 +236,23 @@ impl Builder {
     /// How long graceful shutdown lets in-flight calls run before closing (default 10 s).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.config.connection.drain_timeout = timeout;
+        self
+    }
+
+    /// SETTINGS_MAX_HEADER_LIST_SIZE: the largest request header block (metadata included)
+    /// accepted, as HPACK counts it (default [`DEFAULT_MAX_HEADER_LIST_SIZE`], 16 KiB). A
+    /// larger block is answered HTTP 431 with REFUSED_STREAM, so the call never starts; one over
+    /// four times the limit closes the connection with GOAWAY(ENHANCE_YOUR_CALM).
+    pub fn max_header_list_size(mut self, size: u32) -> Self {
+        self.config.connection.max_header_list_size = size;
+        self
+    }
+
+    /// How long a new connection may take to send the HTTP/2 preface and its first SETTINGS
+    /// (default [`DEFAULT_HANDSHAKE_TIMEOUT`], 20 s); past it the connection gets
+    /// GOAWAY(SETTINGS_TIMEOUT) and is closed.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connection.handshake_timeout = timeout;
         self
     }
 

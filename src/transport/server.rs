@@ -53,6 +53,10 @@ pub(crate) struct ConnectionConfig {
     pub(crate) max_frame_size: Option<u32>,
     /// How long graceful shutdown waits for in-flight calls before closing connections.
     pub(crate) drain_timeout: Duration,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE announced and enforced (RFC 9113 §6.5.2, §10.5.1).
+    pub(crate) max_header_list_size: u32,
+    /// How long a new connection has to send its preface and first SETTINGS (`preface`).
+    pub(crate) handshake_timeout: Duration,
 }
 
 /// What the layer above serves on the connections: their settings, and the call to run for
@@ -156,6 +160,10 @@ pub(crate) async fn serve_connection<IO, S: Streams>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = shared.config();
+    // The client preface is checked (and a bad one answered with GOAWAY) before h2 runs.
+    let Some(io) = super::preface::read_preface(io, config.handshake_timeout).await else {
+        return;
+    };
     let mut builder = h2::server::Builder::new();
     if let Some(max) = config.max_concurrent_streams {
         builder.max_concurrent_streams(max);
@@ -166,9 +174,10 @@ pub(crate) async fn serve_connection<IO, S: Streams>(
         builder.max_frame_size(size);
     }
     builder.data_frame_budget(data_frame_budget(config.initial_connection_window));
+    builder.max_header_list_size(config.max_header_list_size);
     let mut connection = match builder.handshake::<_, bytes::Bytes>(io).await {
         Ok(connection) => connection,
-        // Not an HTTP/2 client (bad preface) or gone during the handshake: nothing to answer.
+        // Gone during the handshake (the preface was checked above): nothing to answer.
         Err(_) => return,
     };
     let mut draining = *shutdown.borrow();
