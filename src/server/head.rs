@@ -201,6 +201,7 @@ fn read_head(
         advertise_encodings,
         max_recv: route_max_recv.unwrap_or(config.max_recv),
         max_send: config.max_send,
+        send_stall_timeout: config.send_stall_timeout,
         send_compression: config.send_compression,
         remote_addr,
         hooks: None,

@@ -109,6 +109,8 @@ pub(crate) struct ServerConfig {
     pub(crate) max_recv: usize,
     /// Largest message the server will send.
     pub(crate) max_send: usize,
+    /// How long a streamed response may wait for the client's window without progress.
+    pub(crate) send_stall_timeout: Option<Duration>,
     /// Compress responses with this when the client accepts it.
     pub(crate) send_compression: Option<Encoding>,
     /// The HTTP/2 settings and the drain timeout, which the transport applies.
@@ -120,6 +122,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_recv: DEFAULT_MAX_MESSAGE_SIZE,
             max_send: usize::MAX,
+            send_stall_timeout: None,
             send_compression: None,
             connection: ConnectionConfig {
                 max_concurrent_streams: None,
@@ -236,6 +239,18 @@ impl Builder {
     /// How long graceful shutdown lets in-flight calls run before closing (default 10 s).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.config.connection.drain_timeout = timeout;
+        self
+    }
+
+    /// Ends a streaming call whose client stops reading: when a [`ResponseSink::send`] has
+    /// waited this long for the client's flow-control window without a byte going out, the
+    /// stream is reset with ENHANCE_YOUR_CALM (the client's call ends RESOURCE_EXHAUSTED) and
+    /// `send` fails with RESOURCE_EXHAUSTED, dropping the unsent bytes. Off by default, as in
+    /// grpc-go and C-core: a reader may pause for as long as it likes, and what a paused reader
+    /// costs is bounded anyway (one gathered batch or message per call, the client's windows;
+    /// `docs/reliability.md`).
+    pub fn send_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.config.send_stall_timeout = Some(timeout);
         self
     }
 
