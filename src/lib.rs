@@ -32,6 +32,7 @@
 //! | generated-code surface | `codegen.rs` | what `protoc-gen-bare-grpc` output names, re-exported in one place |
 //! | services | `services/mod.rs`, `health.rs`, `reflection.rs`, `descriptors.rs` | health checking and server reflection, generated services like any user's |
 //! | metrics | `metrics/mod.rs`, `metrics/http.rs` (feature `metrics`) | Prometheus call metrics as interceptors, and a `/metrics` endpoint |
+//! | fuzz entry points | `fuzz.rs` (hidden feature `fuzz`) | the wire layers fed peer bytes for the targets in `fuzz/`; not part of the API |
 //!
 //! ## Public surface
 //!
@@ -71,6 +72,9 @@ mod codec;
 pub mod codegen;
 mod compression;
 mod first;
+#[cfg(feature = "fuzz")]
+#[doc(hidden)]
+pub mod fuzz;
 #[cfg(feature = "gzip")]
 mod gzip;
 mod headers;

@@ -98,6 +98,10 @@ const LAYERS: &[(&str, &str)] = &[
         "metrics",
         "Prometheus metrics: an interceptor pair and an HTTP endpoint on the side",
     ),
+    (
+        "fuzz",
+        "the fuzz targets' entry points (hidden feature): reach into every wire layer",
+    ),
 ];
 
 #[test]

@@ -10,9 +10,13 @@ bash tests/peers/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --workspace --all-targets --quiet --features metrics -- -D warnings
+cargo clippy --workspace --all-targets --quiet --features fuzz -- -D warnings
 
 cargo test --workspace --all-targets
 # The optional features' own tests (compiled out of the default build).
 cargo test --features metrics --test metrics
 # Doc tests (not part of --all-targets).
 cargo test --workspace --doc
+# The bounded fuzz run (docs/testing.md § Fuzzing): each target 10 s, coverage-guided, on the
+# stable toolchain; fails on any crash.
+bash fuzz/run

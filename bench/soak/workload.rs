@@ -171,7 +171,10 @@ async fn one_call(channel: &Channel, n: u64) -> Result<Ending, String> {
                 check(back.is_some_and(|c| c.data.len() == 64), "ping-pong echo")?;
             }
             outbound.finish();
-            check(inbound.message().await.map_err(wrong)?.is_none(), "ping-pong end")?;
+            check(
+                inbound.message().await.map_err(wrong)?.is_none(),
+                "ping-pong end",
+            )?;
             Ok(Ending::Ok)
         }
         16 => {
@@ -206,7 +209,10 @@ async fn one_call(channel: &Channel, n: u64) -> Result<Ending, String> {
                 .await
                 .map_err(wrong)?;
             outbound.send(chunk()).await.map_err(wrong)?;
-            check(inbound.message().await.map_err(wrong)?.is_some(), "one echo")?;
+            check(
+                inbound.message().await.map_err(wrong)?.is_some(),
+                "one echo",
+            )?;
             drop((outbound, inbound));
             Ok(Ending::Cancelled)
         }

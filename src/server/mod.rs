@@ -60,6 +60,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 pub(crate) use head::start_call;
+#[cfg(feature = "fuzz")]
+pub(crate) use head::walk_request_headers;
 pub(crate) use router::Router;
 pub use router::Service;
 pub use sink::ResponseSink;
