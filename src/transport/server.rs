@@ -150,6 +150,18 @@ fn data_frame_budget(connection_window: u32) -> usize {
     super::small_frame_budget(connection_window, crate::wire::PREFIX_LEN).min(CAP)
 }
 
+/// How many reset streams h2 remembers per connection (its default is 50), each for h2's
+/// reset_stream_duration (1 s). A frame that arrives for a stream h2 has forgotten is answered
+/// RST_STREAM(STREAM_CLOSED), and h2 counts every such reset against a budget that never
+/// refills (max_local_error_reset_streams, 1024 per connection): past it the connection gets
+/// GOAWAY(ENHANCE_YOUR_CALM, "too_many_internal_resets") and every call on it fails. With 50,
+/// a busy connection whose calls end by deadline or cancellation (the client's END_STREAM or
+/// last DATA crossing the server's reset) forgot streams within milliseconds and reached the
+/// budget in about 60,000 calls of the soak mix (bench/soak, docs/reliability.md); 1024 covers
+/// the whole second h2 remembers a reset for at a thousand resets a second, for at most a few
+/// hundred KiB of stream state per connection.
+const REMEMBERED_RESETS: usize = 1024;
+
 /// Serves one connection until the peer closes it or shutdown has drained it.
 pub(crate) async fn serve_connection<IO, S: Streams>(
     io: IO,
@@ -175,6 +187,7 @@ pub(crate) async fn serve_connection<IO, S: Streams>(
     }
     builder.data_frame_budget(data_frame_budget(config.initial_connection_window));
     builder.max_header_list_size(config.max_header_list_size);
+    builder.max_concurrent_reset_streams(REMEMBERED_RESETS);
     let mut connection = match builder.handshake::<_, bytes::Bytes>(io).await {
         Ok(connection) => connection,
         // Gone during the handshake (the preface was checked above): nothing to answer.
