@@ -154,11 +154,12 @@ fn data_frame_budget(connection_window: u32) -> usize {
 /// reset_stream_duration (1 s). A frame that arrives for a stream h2 has forgotten is answered
 /// RST_STREAM(STREAM_CLOSED), and h2 counts every such reset against a budget that never
 /// refills (max_local_error_reset_streams, 1024 per connection): past it the connection gets
-/// GOAWAY(ENHANCE_YOUR_CALM, "too_many_internal_resets") and every call on it fails. With 50,
-/// a busy connection whose calls end by deadline or cancellation (the client's END_STREAM or
-/// last DATA crossing the server's reset) forgot streams within milliseconds and reached the
-/// budget in about 60,000 calls of the soak mix (bench/soak, docs/reliability.md); 1024 covers
-/// the whole second h2 remembers a reset for at a thousand resets a second, for at most a few
+/// GOAWAY(ENHANCE_YOUR_CALM, "too_many_internal_resets") and every call on it fails. Calls that
+/// end by deadline or cancellation while the client is still sending leave such late frames
+/// behind, so with 50 a busy, healthy connection forgot its resets within milliseconds and
+/// was eventually closed (the soak in docs/reliability.md; `tests/hostile_peers.rs`
+/// `late_frames_of_calls_ended_by_deadline_do_not_close_the_connection`). 1024 covers the
+/// whole second h2 remembers a reset for at a thousand resets a second, for at most a few
 /// hundred KiB of stream state per connection.
 const REMEMBERED_RESETS: usize = 1024;
 
