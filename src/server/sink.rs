@@ -247,9 +247,13 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
             self.stall = None;
             return written.map_err(|e| status_from_h2(&e));
         }
-        // Waiting for window: the timer starts (or starts again) whenever bytes went out.
-        if self.stall.is_none() || out.unsent.len() < before {
-            self.stall = Some(Box::pin(tokio::time::sleep(timeout)));
+        // Waiting for window: the timer starts, or starts again whenever bytes went out.
+        match self.stall.as_mut() {
+            None => self.stall = Some(Box::pin(tokio::time::sleep(timeout))),
+            Some(stall) if out.unsent.len() < before => {
+                stall.as_mut().reset(tokio::time::Instant::now() + timeout);
+            }
+            Some(_) => {}
         }
         if let Some(stall) = self.stall.as_mut()
             && stall.as_mut().poll(cx).is_ready()
