@@ -11,7 +11,7 @@
 //! | `/bench.Stream/Pump`         | server streaming | `count` Chunks of `size` bytes        |
 //! | `/bench.Collect/Drain`       | client streaming | `Summary` of what it read             |
 //! | `/bench.Echo/PingPong`       | bidi             | each Chunk back, one for one          |
-//! | `/bench.Echo/Echo`           | unary            | the Chunk back                        |
+//! | `/bench.Echo/Echo`           | unary            | the Chunk back; INVALID_ARGUMENT for `fail` |
 //!
 //! Why it looks like this: it is the program a user would write from the README, with
 //! nothing tuned, so that the figures say what the runtime costs out of the box. The
@@ -31,6 +31,9 @@ use bare_grpc_contracts::bench::stream_grpc::{Stream, StreamServer};
 use bare_grpc_contracts::bench::{Chunk, PumpRequest, Summary};
 use bare_grpc_contracts::helloworld::greeter_grpc::{Greeter, GreeterServer};
 use bare_grpc_contracts::helloworld::{HelloReply, HelloRequest};
+
+/// The Echo payload answered with a handler error (`bench/soak`'s mix).
+const FAIL: &[u8] = b"fail";
 
 /// Every service of the table above, on one stateless value.
 struct Bench;
@@ -88,7 +91,12 @@ impl Echo for Bench {
     }
 
     async fn echo(&self, request: Request<Chunk>) -> Result<Response<Chunk>, Status> {
-        Ok(Response::new(request.into_inner()))
+        let chunk = request.into_inner();
+        // The soak's handler error (bench/soak): one comparison on every other call.
+        if chunk.data == FAIL {
+            return Err(Status::invalid_argument("asked to fail"));
+        }
+        Ok(Response::new(chunk))
     }
 }
 

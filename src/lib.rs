@@ -26,7 +26,7 @@
 //! | peer | `peer.rs` | [`Peer`], [`TlsInfo`]: the caller's address and, over TLS, its verified identity |
 //! | call | `call.rs` | [`Request`], [`Response`], [`CallKind`] |
 //! | interceptors | `interceptor/mod.rs`, `interceptor/auth.rs`, `interceptor/credentials.rs` | hooks around every call, both sides (start hooks may await); bearer-token auth; per-call credentials with a refreshing token cache |
-//! | transport | `transport/mod.rs`, `server.rs`, `call_set.rs`, `write.rs`, `error.rs`, `tls.rs` (feature `tls`) | the h2 connection: accept loop, settings, GOAWAY on shutdown, the calls polled in their connection's task; the one flow-controlled writer and the one h2-error mapping both sides use |
+//! | transport | `transport/mod.rs`, `server.rs`, `call_set.rs`, `write.rs`, `error.rs`, `preface.rs`, `tls.rs` (feature `tls`) | the h2 connection: accept loop, settings, the client preface checked, GOAWAY on shutdown, the calls polled in their connection's task; the one flow-controlled writer and the one h2-error mapping both sides use |
 //! | server | `server/mod.rs`, `call.rs`, `head.rs`, `router.rs`, `drive.rs`, `method.rs`, `sink.rs`, `respond.rs`, `streaming.rs` | [`Server`]: admit a call (`head`), route `:path` (`router`), run the handler (`drive`, `method`), answer (`sink`, `respond`); the inbound [`Streaming`] |
 //! | client | `client/mod.rs`, `connection.rs`, `calls.rs`, `retry.rs`, `upload.rs`, `replay.rs`, `request_sink.rs`, `send_half.rs`, `response.rs`, `inbox.rs`, `tls.rs` (feature `tls`) | [`Channel`] and its connection, the four call kinds from the caller's side, retries, [`ResponseStream`] |
 //! | client fast paths | `client/fast/mod.rs`, `relay.rs`, `driver.rs`, `direct.rs`, `handoff.rs` | the `block_on` fast paths, fenced behind one check |
@@ -34,6 +34,7 @@
 //! | services | `services/mod.rs`, `health.rs`, `reflection.rs`, `descriptors.rs` | health checking and server reflection, generated services like any user's |
 //! | metrics | `metrics/mod.rs`, `metrics/http.rs` (feature `metrics`) | Prometheus call metrics as interceptors, and a `/metrics` endpoint |
 //! | the `grpc-wiretap` binary | `wiretap/main.rs`, `tap.rs`, `hpack.rs`, `huffman.rs`, `grpc.rs`, `render.rs`, `proto.rs` (feature `wiretap`) | not part of the library: a relay that prints every call crossing it, frame by frame (`docs/wiretap.md`) |
+//! | fuzz entry points | `fuzz.rs` (hidden feature `fuzz`) | the wire layers fed peer bytes for the targets in `fuzz/`; not part of the API |
 //!
 //! ## Public surface
 //!
@@ -75,6 +76,9 @@ mod codec;
 pub mod codegen;
 mod compression;
 mod first;
+#[cfg(feature = "fuzz")]
+#[doc(hidden)]
+pub mod fuzz;
 #[cfg(feature = "gzip")]
 mod gzip;
 mod headers;

@@ -705,4 +705,66 @@ mod tests {
         assert_eq!(keys, ["k", "k-bin"]);
         assert_eq!(into_headers(md.clone()).len(), 3);
     }
+
+    /// A tiny deterministic generator (xorshift64*) for the property tests: no new dependency,
+    /// and a failure replays from its seed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// Property: random ASCII and `-bin` entries survive the trip through a header block.
+    #[test]
+    fn property_metadata_round_trips() {
+        for seed in 1..=200u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut md = Metadata::new();
+            let mut expected: Vec<(String, Result<String, Vec<u8>>)> = Vec::new();
+            for i in 0..rng.below(10) {
+                let key: String = (0..1 + rng.below(12))
+                    .map(|_| {
+                        char::from(
+                            b"abcdefghijklmnopqrstuvwxyz0123456789-_."[rng.below(39) as usize],
+                        )
+                    })
+                    .collect();
+                let key = format!("k{i}{key}");
+                if rng.below(2) == 0 {
+                    let key = format!("{key}-bin");
+                    let value: Vec<u8> = (0..rng.below(40)).map(|_| rng.next() as u8).collect();
+                    md.insert_bin(&key, &value).unwrap();
+                    expected.push((key, Err(value)));
+                } else {
+                    let key = if key.ends_with("-bin") {
+                        format!("{key}x")
+                    } else {
+                        key
+                    };
+                    let value: String = (0..rng.below(40))
+                        .map(|_| char::from(0x20 + rng.below(0x5f) as u8))
+                        .collect();
+                    let value = value.trim().to_owned();
+                    md.insert(&key, &value).unwrap();
+                    expected.push((key, Ok(value)));
+                }
+            }
+            let back = Metadata::from_headers(into_headers(md));
+            for (key, value) in expected {
+                match value {
+                    Ok(text) => assert_eq!(back.get(&key), Some(text.as_str()), "seed {seed}"),
+                    Err(bytes) => assert_eq!(back.get_bin(&key), Some(bytes), "seed {seed}"),
+                }
+            }
+        }
+    }
 }

@@ -929,4 +929,44 @@ mod tests {
         );
         assert_eq!(Status::ok().to_string(), "OK (0)");
     }
+
+    /// A tiny deterministic generator (xorshift64*) for the property tests: no new dependency,
+    /// and a failure replays from its seed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// Property: any code, any message (any Unicode, `%` included) and any details survive
+    /// the trip through trailers.
+    #[test]
+    fn property_status_round_trips_through_trailers() {
+        let alphabet: Vec<char> = "aZ 09%~\t\n\u{7f}é日🎉%25".chars().collect();
+        let mut rng = Rng(5);
+        for _ in 0..2_000 {
+            let code = Code::from_i32(rng.below(17) as i32);
+            let message: String = (0..rng.below(30))
+                .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                .collect();
+            let details: Vec<u8> = (0..rng.below(20)).map(|_| rng.next() as u8).collect();
+            let status =
+                Status::new(code, message.clone()).with_details(Bytes::from(details.clone()));
+            let mut headers = HeaderMap::new();
+            status.add_to_headers(&mut headers);
+            let back = Status::from_headers(&headers).unwrap();
+            assert_eq!(back.code(), code);
+            assert_eq!(back.message(), message);
+            assert_eq!(back.details().as_ref(), &details[..]);
+        }
+    }
 }

@@ -106,6 +106,10 @@ const LAYERS: &[(&str, &str)] = &[
         "wiretap",
         "the grpc-wiretap binary's own tree (not a library module); uses the public surface only",
     ),
+    (
+        "fuzz",
+        "the fuzz targets' entry points (hidden feature): reach into every wire layer",
+    ),
 ];
 
 #[test]

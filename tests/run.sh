@@ -11,6 +11,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --workspace --all-targets --quiet --features metrics -- -D warnings
 cargo clippy --workspace --all-targets --quiet --features tls -- -D warnings
+cargo clippy --workspace --all-targets --quiet --features fuzz -- -D warnings
 
 cargo test --workspace --all-targets
 # The optional features' own tests (compiled out of the default build).
@@ -26,3 +27,6 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p bare-grpc -p bare-grpc-codegen
 # Appendix C), its peer tests (docs/wiretap.md) and the walkthroughs it prints.
 cargo clippy --workspace --all-targets --quiet --features wiretap -- -D warnings
 cargo test --features wiretap --bin grpc-wiretap --test wiretap --test wire_walkthroughs
+# The bounded fuzz run (docs/testing.md § Fuzzing): each target 10 s, coverage-guided, on the
+# stable toolchain; fails on any crash.
+bash fuzz/run

@@ -47,6 +47,8 @@ pub(crate) struct CallHead {
     pub(crate) max_recv: usize,
     /// Send limit for this call.
     pub(crate) max_send: usize,
+    /// How long a response write may wait for window with no progress (`Builder::send_stall_timeout`).
+    pub(crate) send_stall_timeout: Option<Duration>,
     /// The server's default response compression.
     pub(crate) send_compression: Option<Encoding>,
     /// The peer: its address and, over TLS, its identity.

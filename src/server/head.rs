@@ -230,8 +230,41 @@ fn read_head(
         advertise_encodings,
         max_recv: route_max_recv.unwrap_or(config.max_recv),
         max_send: config.max_send,
+        send_stall_timeout: config.send_stall_timeout,
         send_compression: config.send_compression,
         peer: peer.clone(),
         hooks: None,
     })
+}
+
+/// The header walk alone, without a stream to answer on: every check [`start_call`] makes on a
+/// request's header block, then the metadata a handler would read (each `-bin` value decoded).
+/// For the fuzz target (`crate::fuzz`, hidden feature `fuzz`).
+#[cfg(feature = "fuzz")]
+pub(crate) fn walk_request_headers(headers: HeaderMap) {
+    let known = Known::read(&headers);
+    let _ = known
+        .content_type
+        .is_some_and(|v| headers::is_grpc_content_type(v.as_bytes()));
+    let _ = known.te.is_none_or(|v| v.as_bytes() != TRAILERS.as_bytes());
+    if let Some(value) = known.encoding {
+        let _ = Encoding::from_name(value.as_bytes());
+    }
+    if let Some(value) = known.timeout {
+        let _ = decode_timeout(value.as_bytes());
+    }
+    let reserved = known.reserved;
+    let metadata = Metadata::from_headers_without(headers, reserved);
+    let keys: Vec<String> = metadata.keys().map(str::to_owned).collect();
+    for key in keys {
+        assert!(
+            !Metadata::is_reserved(&key),
+            "reserved {key} reached the handler"
+        );
+        if key.ends_with("-bin") {
+            let _ = metadata.get_all_bin(&key);
+        } else {
+            let _ = metadata.get_all(&key);
+        }
+    }
 }

@@ -60,6 +60,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 pub(crate) use head::start_call;
+#[cfg(feature = "fuzz")]
+pub(crate) use head::walk_request_headers;
 pub(crate) use router::Router;
 pub use router::Service;
 pub use sink::ResponseSink;
@@ -87,6 +89,22 @@ const DEFAULT_WINDOW: u32 = 1 << 20;
 /// frames into one reused buffer (`wire.rs`), so larger frames are no larger copies.
 const DEFAULT_MAX_FRAME_SIZE: u32 = 128 * 1024;
 
+/// The SETTINGS_MAX_HEADER_LIST_SIZE we announce and enforce: 16 KiB of header fields per
+/// request (names, values and 32 octets each, RFC 9113 §6.5.2). gRPC C-core warns at 8 KiB
+/// of metadata and refuses at 16 KiB; hyper (so tonic) defaults to 16 KiB; grpc-go allows
+/// 16 MiB. We take the middle road that C-core and tonic share: room for a large bearer token
+/// and tracing headers twice over, while a hostile header block costs at most 16 KiB of
+/// decoded fields per stream (h2 answers a larger one with 431 and REFUSED_STREAM, and one
+/// past four times the limit with GOAWAY ENHANCE_YOUR_CALM; `tests/hostile_peers.rs`).
+pub const DEFAULT_MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
+
+/// How long a new connection has to send the client preface and its first SETTINGS frame
+/// (RFC 9113 §3.4) before it is answered GOAWAY(SETTINGS_TIMEOUT) and closed: any real client
+/// sends both in its first flight, and a connection that sends nothing should not hold its
+/// descriptor for ever. grpc-go's ConnectionTimeout (120 s) also covers its TLS handshake; ours
+/// starts once the byte stream exists.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Settings shared by every connection of one server.
 #[derive(Clone, Debug)]
 pub(crate) struct ServerConfig {
@@ -94,6 +112,8 @@ pub(crate) struct ServerConfig {
     pub(crate) max_recv: usize,
     /// Largest message the server will send.
     pub(crate) max_send: usize,
+    /// How long a streamed response may wait for the client's window without progress.
+    pub(crate) send_stall_timeout: Option<Duration>,
     /// Compress responses with this when the client accepts it.
     pub(crate) send_compression: Option<Encoding>,
     /// The HTTP/2 settings and the drain timeout, which the transport applies.
@@ -105,6 +125,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_recv: DEFAULT_MAX_MESSAGE_SIZE,
             max_send: usize::MAX,
+            send_stall_timeout: None,
             send_compression: None,
             connection: ConnectionConfig {
                 max_concurrent_streams: None,
@@ -112,6 +133,8 @@ impl Default for ServerConfig {
                 initial_connection_window: DEFAULT_WINDOW,
                 max_frame_size: Some(DEFAULT_MAX_FRAME_SIZE),
                 drain_timeout: Duration::from_secs(10),
+                max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             },
         }
     }
@@ -239,6 +262,35 @@ impl Builder {
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: crate::transport::tls::ServerTls) -> Self {
         self.tls = Some(config);
+        self
+    }
+
+    /// Ends a streaming call whose client stops reading: when a [`ResponseSink::send`] has
+    /// waited this long for the client's flow-control window without a byte going out, the
+    /// stream is reset with ENHANCE_YOUR_CALM (the client's call ends RESOURCE_EXHAUSTED) and
+    /// `send` fails with RESOURCE_EXHAUSTED, dropping the unsent bytes. Off by default, as in
+    /// grpc-go and C-core: a reader may pause for as long as it likes, and what a paused reader
+    /// costs is bounded anyway (one gathered batch or message per call, the client's windows;
+    /// `docs/reliability.md`).
+    pub fn send_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.config.send_stall_timeout = Some(timeout);
+        self
+    }
+
+    /// SETTINGS_MAX_HEADER_LIST_SIZE: the largest request header block (metadata included)
+    /// accepted, as HPACK counts it (default [`DEFAULT_MAX_HEADER_LIST_SIZE`], 16 KiB). A
+    /// larger block is answered HTTP 431 with REFUSED_STREAM, so the call never starts; one over
+    /// four times the limit closes the connection with GOAWAY(ENHANCE_YOUR_CALM).
+    pub fn max_header_list_size(mut self, size: u32) -> Self {
+        self.config.connection.max_header_list_size = size;
+        self
+    }
+
+    /// How long a new connection may take to send the HTTP/2 preface and its first SETTINGS
+    /// (default [`DEFAULT_HANDSHAKE_TIMEOUT`], 20 s); past it the connection gets
+    /// GOAWAY(SETTINGS_TIMEOUT) and is closed.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connection.handshake_timeout = timeout;
         self
     }
 

@@ -24,15 +24,25 @@
 //! (`transport::write`, RFC 9113 §5.2), so a handler producing faster than the client reads
 //! waits in `send` instead of filling memory: the bytes h2 holds beyond the peer's window are at
 //! most the small batch the driver flushes while the handler waits (under [`BATCH_BYTES`]).
+//!
+//! Stalled readers: a client that never reads holds its call's handler in `send` for ever, with
+//! one batch (or one larger message) encoded and waiting. With `Builder::send_stall_timeout`,
+//! a `send` that has waited that long without a byte going out resets the stream with
+//! ENHANCE_YOUR_CALM (which discards what h2 still holds for it; the client reads
+//! RESOURCE_EXHAUSTED, PROTOCOL-HTTP2 § Errors) and fails with RESOURCE_EXHAUSTED, so the
+//! handler ends and the call's memory goes (`tests/slow_readers.rs`).
 
 use std::borrow::Borrow;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
+use tokio::time::Sleep;
 
 use crate::codec::encode_message_within;
 use crate::compression::Encoding;
@@ -145,6 +155,9 @@ pub struct ResponseSink<T> {
     trailing: Metadata,
     /// The call's interceptors, shown each message sent.
     hooks: Option<Arc<CallHooks>>,
+    /// `Builder::send_stall_timeout`, and the timer running while a write makes no progress.
+    stall_timeout: Option<Duration>,
+    stall: Option<Pin<Box<Sleep>>>,
     _message: PhantomData<fn(T)>,
 }
 
@@ -161,13 +174,16 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
             initial: Metadata::new(),
             trailing: Metadata::new(),
             hooks: head.hooks.clone(),
+            stall_timeout: head.send_stall_timeout,
+            stall: None,
             _message: PhantomData,
         }
     }
 
     /// Sends one message, after the response headers if they have not gone out yet. Waits while
     /// the client's flow-control window is full. Fails with `CANCELLED` once the client has
-    /// reset the call, and with `RESOURCE_EXHAUSTED` for a message over the send limit.
+    /// reset the call, and with `RESOURCE_EXHAUSTED` for a message over the send limit, or when
+    /// the server's send stall timeout passes with the client reading nothing.
     ///
     /// Takes the message by value or by reference (`send(msg)` or `send(&msg)`): it is encoded
     /// at once, so the sink never needs to own it, and a handler sending the same message again
@@ -222,7 +238,37 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
         let Some(stream) = out.stream.as_mut() else {
             return Poll::Ready(Err(Status::internal("response headers were not sent")));
         };
-        poll_write(stream, &mut out.unsent, false, cx).map_err(|e| status_from_h2(&e))
+        let Some(timeout) = self.stall_timeout else {
+            return poll_write(stream, &mut out.unsent, false, cx).map_err(|e| status_from_h2(&e));
+        };
+        let before = out.unsent.len();
+        let written = poll_write(stream, &mut out.unsent, false, cx);
+        if written.is_ready() {
+            self.stall = None;
+            return written.map_err(|e| status_from_h2(&e));
+        }
+        // Waiting for window: the timer starts, or starts again whenever bytes went out.
+        match self.stall.as_mut() {
+            None => self.stall = Some(Box::pin(tokio::time::sleep(timeout))),
+            Some(stall) if out.unsent.len() < before => {
+                stall.as_mut().reset(tokio::time::Instant::now() + timeout);
+            }
+            Some(_) => {}
+        }
+        if let Some(stall) = self.stall.as_mut()
+            && stall.as_mut().poll(cx).is_ready()
+        {
+            self.stall = None;
+            // RST_STREAM discards what h2 still holds for the stream (RFC 9113 §6.4); the
+            // unsent bytes go too, so a stalled call keeps nothing.
+            stream.send_reset(h2::Reason::ENHANCE_YOUR_CALM);
+            out.unsent = Bytes::new();
+            out.pending.clear();
+            return Poll::Ready(Err(Status::resource_exhausted(format!(
+                "the client read nothing for {timeout:?} (send stall timeout)"
+            ))));
+        }
+        Poll::Pending
     }
 
     /// Sends the response headers (with the initial metadata) now, before any message.

@@ -9,6 +9,7 @@
 
 mod call_set;
 pub(crate) mod error;
+mod preface;
 pub(crate) mod server;
 #[cfg(feature = "tls")]
 pub mod tls;

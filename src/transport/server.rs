@@ -56,6 +56,10 @@ pub(crate) struct ConnectionConfig {
     pub(crate) max_frame_size: Option<u32>,
     /// How long graceful shutdown waits for in-flight calls before closing connections.
     pub(crate) drain_timeout: Duration,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE announced and enforced (RFC 9113 §6.5.2, §10.5.1).
+    pub(crate) max_header_list_size: u32,
+    /// How long a new connection has to send its preface and first SETTINGS (`preface`).
+    pub(crate) handshake_timeout: Duration,
 }
 
 /// What the layer above serves on the connections: their settings, and the call to run for
@@ -158,6 +162,19 @@ fn data_frame_budget(connection_window: u32) -> usize {
     super::small_frame_budget(connection_window, crate::wire::PREFIX_LEN).min(CAP)
 }
 
+/// How many reset streams h2 remembers per connection (its default is 50), each for h2's
+/// reset_stream_duration (1 s). A frame that arrives for a stream h2 has forgotten is answered
+/// RST_STREAM(STREAM_CLOSED), and h2 counts every such reset against a budget that never
+/// refills (max_local_error_reset_streams, 1024 per connection): past it the connection gets
+/// GOAWAY(ENHANCE_YOUR_CALM, "too_many_internal_resets") and every call on it fails. Calls that
+/// end by deadline or cancellation while the client is still sending leave such late frames
+/// behind, so with 50 a busy, healthy connection forgot its resets within milliseconds and
+/// was eventually closed (the soak in docs/reliability.md; `tests/hostile_peers.rs`
+/// `late_frames_of_calls_ended_by_deadline_do_not_close_the_connection`). 1024 covers the
+/// whole second h2 remembers a reset for at a thousand resets a second, for at most a few
+/// hundred KiB of stream state per connection.
+const REMEMBERED_RESETS: usize = 1024;
+
 /// Serves one connection until the peer closes it or shutdown has drained it.
 pub(crate) async fn serve_connection<IO, S: Streams>(
     io: IO,
@@ -168,6 +185,10 @@ pub(crate) async fn serve_connection<IO, S: Streams>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = shared.config();
+    // The client preface is checked (and a bad one answered with GOAWAY) before h2 runs.
+    let Some(io) = super::preface::read_preface(io, config.handshake_timeout).await else {
+        return;
+    };
     let mut builder = h2::server::Builder::new();
     if let Some(max) = config.max_concurrent_streams {
         builder.max_concurrent_streams(max);
@@ -178,9 +199,11 @@ pub(crate) async fn serve_connection<IO, S: Streams>(
         builder.max_frame_size(size);
     }
     builder.data_frame_budget(data_frame_budget(config.initial_connection_window));
+    builder.max_header_list_size(config.max_header_list_size);
+    builder.max_concurrent_reset_streams(REMEMBERED_RESETS);
     let mut connection = match builder.handshake::<_, bytes::Bytes>(io).await {
         Ok(connection) => connection,
-        // Not an HTTP/2 client (bad preface) or gone during the handshake: nothing to answer.
+        // Gone during the handshake (the preface was checked above): nothing to answer.
         Err(_) => return,
     };
     let mut draining = *shutdown.borrow();

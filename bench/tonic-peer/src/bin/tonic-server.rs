@@ -64,7 +64,12 @@ impl Echo for Bench {
         Ok(Response::new(Box::pin(req.into_inner())))
     }
     async fn echo(&self, req: Request<Chunk>) -> Result<Response<Chunk>, Status> {
-        Ok(Response::new(req.into_inner()))
+        let chunk = req.into_inner();
+        // The soak's handler error (bench/soak), as bare-grpc's greeter-server answers it.
+        if chunk.data == b"fail" {
+            return Err(Status::invalid_argument("asked to fail"));
+        }
+        Ok(Response::new(chunk))
     }
 }
 
