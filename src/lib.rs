@@ -32,6 +32,7 @@
 //! | client fast paths | `client/fast/mod.rs`, `relay.rs`, `driver.rs`, `direct.rs`, `handoff.rs` | the `block_on` fast paths, fenced behind one check |
 //! | generated-code surface | `codegen.rs` | what `protoc-gen-bare-grpc` output names, re-exported in one place |
 //! | services | `services/mod.rs`, `health.rs`, `reflection.rs`, `descriptors.rs` | health checking and server reflection, generated services like any user's |
+//! | testing | `testing.rs` | [`testing`]: an in-process channel, the real server and client over an in-memory pipe |
 //! | metrics | `metrics/mod.rs`, `metrics/http.rs` (feature `metrics`) | Prometheus call metrics as interceptors, and a `/metrics` endpoint |
 //! | the `grpc-wiretap` binary | `wiretap/main.rs`, `tap.rs`, `hpack.rs`, `huffman.rs`, `grpc.rs`, `render.rs`, `proto.rs` (feature `wiretap`) | not part of the library: a relay that prints every call crossing it, frame by frame (`docs/wiretap.md`) |
 //!
@@ -52,6 +53,7 @@
 //! | [`Encoding`] | to ask for compression |
 //! | [`interceptor`] | to write an interceptor (and the bearer-token pair in `interceptor::auth`) |
 //! | [`services`] | health and reflection, added like any service |
+//! | [`testing`] | an in-process channel to a server, for users' tests (`docs/testing.md`) |
 //! | `metrics` (feature `metrics`) | the Prometheus interceptors and endpoint |
 //! | [`Peer`], [`TlsInfo`] | who is calling, for handlers and interceptors (`Request::peer`, `CallInfo::peer`) |
 //! | `tls` (feature `tls`) | `ServerTls`, `ClientTls`, `Identity`, `CertificateSwap` (`docs/tls.md`) |
@@ -87,6 +89,7 @@ mod peer;
 pub mod server;
 pub mod services;
 mod status;
+pub mod testing;
 mod timeout;
 mod transport;
 mod wire;

@@ -139,6 +139,8 @@ pub(crate) struct ChannelOptions {
     /// The TLS client, when the channel runs over TLS (`ChannelBuilder::tls`, `https://`).
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<tls::Connector>,
+    /// Set by `crate::testing`: connect over an in-memory pipe to a server in this process.
+    pub(crate) in_memory: Option<connection::InMemory>,
 }
 
 impl ChannelOptions {
@@ -206,6 +208,7 @@ impl Default for ChannelOptions {
             backoff: BackoffConfig::default(),
             #[cfg(feature = "tls")]
             tls: None,
+            in_memory: None,
         }
     }
 }
@@ -323,6 +326,16 @@ impl ChannelBuilder {
         self.options.user_agent = HeaderValue::try_from(value)
             .map_err(|_| Status::invalid_argument(format!("bad user-agent {prefix:?}")))?;
         Ok(self)
+    }
+
+    /// Every connection is made by `connect` (an in-memory pipe to a server in this process,
+    /// `crate::testing`) instead of resolving and dialling the target.
+    pub(crate) fn in_memory(
+        mut self,
+        connect: impl Fn() -> tokio::io::DuplexStream + Send + Sync + 'static,
+    ) -> Self {
+        self.options.in_memory = Some(connection::InMemory(Arc::new(connect)));
+        self
     }
 
     /// Reconnect back-off: the first delay and the cap (defaults 1 s and 120 s; the
