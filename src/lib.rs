@@ -25,7 +25,7 @@
 //! | codec | `codec.rs` | one protobuf message into and out of its prefix, with the send limit |
 //! | peer | `peer.rs` | [`Peer`], [`TlsInfo`]: the caller's address and, over TLS, its verified identity |
 //! | call | `call.rs` | [`Request`], [`Response`], [`CallKind`] |
-//! | interceptors | `interceptor/mod.rs`, `interceptor/auth.rs` | hooks around every call, both sides; bearer-token auth |
+//! | interceptors | `interceptor/mod.rs`, `interceptor/auth.rs`, `interceptor/spans.rs` (feature `tracing`) | hooks around every call, both sides; bearer-token auth; a `tracing` span per call |
 //! | transport | `transport/mod.rs`, `server.rs`, `call_set.rs`, `write.rs`, `error.rs`, `tls.rs` (feature `tls`) | the h2 connection: accept loop, settings, GOAWAY on shutdown, the calls polled in their connection's task; the one flow-controlled writer and the one h2-error mapping both sides use |
 //! | server | `server/mod.rs`, `call.rs`, `head.rs`, `router.rs`, `drive.rs`, `method.rs`, `sink.rs`, `respond.rs`, `streaming.rs` | [`Server`]: admit a call (`head`), route `:path` (`router`), run the handler (`drive`, `method`), answer (`sink`, `respond`); the inbound [`Streaming`] |
 //! | client | `client/mod.rs`, `connection.rs`, `calls.rs`, `retry.rs`, `upload.rs`, `replay.rs`, `request_sink.rs`, `send_half.rs`, `response.rs`, `inbox.rs`, `tls.rs` (feature `tls`) | [`Channel`] and its connection, the four call kinds from the caller's side, retries, [`ResponseStream`] |

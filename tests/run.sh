@@ -26,3 +26,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p bare-grpc -p bare-grpc-codegen
 # Appendix C), its peer tests (docs/wiretap.md) and the walkthroughs it prints.
 cargo clippy --workspace --all-targets --quiet --features wiretap -- -D warnings
 cargo test --features wiretap --bin grpc-wiretap --test wiretap --test wire_walkthroughs
+# tracing (feature tracing): clippy, the interceptor chain's unit tests with the span link, the
+# spans and fields a subscriber sees (docs/tracing.md).
+cargo clippy --workspace --all-targets --quiet --features tracing -- -D warnings
+cargo test --features tracing --lib --test tracing --test interceptors

@@ -47,6 +47,8 @@
 //! connection.
 
 pub mod auth;
+#[cfg(feature = "tracing")]
+mod spans;
 
 use std::any::Any;
 use std::fmt;
@@ -341,10 +343,18 @@ impl ChainBuilder {
 
     /// The finished chain.
     pub(crate) fn build(&self) -> Chain {
-        if self.0.is_empty() {
+        // With the feature `tracing`, every chain opens a span per call, outside every other
+        // interceptor (`spans.rs`).
+        #[cfg(feature = "tracing")]
+        let links: Vec<Arc<dyn Erased>> = std::iter::once(Arc::new(spans::Spans) as _)
+            .chain(self.0.iter().cloned())
+            .collect();
+        #[cfg(not(feature = "tracing"))]
+        let links = &self.0;
+        if links.is_empty() {
             Chain(None)
         } else {
-            Chain(Some(self.0.iter().cloned().collect()))
+            Chain(Some(links.iter().cloned().collect()))
         }
     }
 }
