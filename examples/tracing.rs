@@ -4,7 +4,12 @@
 //! ```text
 //! cargo run --example tracing --features tracing              # spans and failures (DEBUG)
 //! RUST_LOG=trace cargo run --example tracing --features tracing   # ... and every message
+//! cargo run --release --example tracing --features tracing -- serve --port 50051 [--discard]
 //! ```
+//!
+//! `serve` is the measurement subject of docs/performance.md § Tracing: the same greeter on
+//! `--port` with no subscriber, or with `--discard` a subscriber that wants every span and
+//! event and drops them (so the spans are built and their fields recorded, and nothing else).
 //!
 //! A greeter on a loopback port, a client calling it twice: one call succeeds, one fails with
 //! NOT_FOUND (the caller's mistake, so a DEBUG event). Each line shows the span it belongs to,
@@ -38,8 +43,47 @@ impl Greeter for Hello {
     }
 }
 
+/// A subscriber interested in everything that keeps nothing: the cost of the spans themselves.
+struct Discard;
+
+impl tracing::Subscriber for Discard {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// `serve --port N [--discard]`: serve the greeter until killed.
+async fn serve(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let port: u16 = match args {
+        [flag, port, ..] if flag == "--port" => port.parse()?,
+        _ => return Err("usage: tracing serve --port N [--discard]".into()),
+    };
+    if args.iter().any(|arg| arg == "--discard") {
+        tracing::subscriber::set_global_default(Discard)?;
+    }
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    Server::builder()
+        .add_service(GreeterServer::new(Hello))
+        .build()
+        .serve(listener)
+        .await?;
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|arg| arg == "serve") {
+        return serve(&args[1..]).await;
+    }
     // Our spans and events only (h2 logs every frame at DEBUG under its own targets).
     let level = if std::env::var("RUST_LOG").is_ok_and(|level| level == "trace") {
         Level::TRACE
