@@ -25,13 +25,14 @@
 //! | codec | `codec.rs` | one protobuf message into and out of its prefix, with the send limit |
 //! | peer | `peer.rs` | [`Peer`], [`TlsInfo`]: the caller's address and, over TLS, its verified identity |
 //! | call | `call.rs` | [`Request`], [`Response`], [`CallKind`] |
-//! | interceptors | `interceptor/mod.rs`, `interceptor/auth.rs`, `interceptor/credentials.rs` | hooks around every call, both sides (start hooks may await); bearer-token auth; per-call credentials with a refreshing token cache |
+//! | interceptors | `interceptor/mod.rs`, `interceptor/auth.rs`, `interceptor/credentials.rs`, `interceptor/spans.rs` (feature `tracing`) | hooks around every call, both sides (start hooks may await); bearer-token auth; per-call credentials with a refreshing token cache; a `tracing` span per call |
 //! | transport | `transport/mod.rs`, `server.rs`, `call_set.rs`, `write.rs`, `error.rs`, `preface.rs`, `tls.rs` (feature `tls`) | the h2 connection: accept loop, settings, the client preface checked, GOAWAY on shutdown, the calls polled in their connection's task; the one flow-controlled writer and the one h2-error mapping both sides use |
 //! | server | `server/mod.rs`, `call.rs`, `head.rs`, `router.rs`, `drive.rs`, `method.rs`, `sink.rs`, `respond.rs`, `streaming.rs` | [`Server`]: admit a call (`head`), route `:path` (`router`), run the handler (`drive`, `method`), answer (`sink`, `respond`); the inbound [`Streaming`] |
 //! | client | `client/mod.rs`, `connection.rs`, `calls.rs`, `retry.rs`, `upload.rs`, `replay.rs`, `request_sink.rs`, `send_half.rs`, `response.rs`, `inbox.rs`, `tls.rs` (feature `tls`) | [`Channel`] and its connection, the four call kinds from the caller's side, retries, [`ResponseStream`] |
 //! | client fast paths | `client/fast/mod.rs`, `relay.rs`, `driver.rs`, `direct.rs`, `handoff.rs` | the `block_on` fast paths, fenced behind one check |
 //! | generated-code surface | `codegen.rs` | what `protoc-gen-bare-grpc` output names, re-exported in one place |
 //! | services | `services/mod.rs`, `health.rs`, `reflection.rs`, `descriptors.rs` | health checking and server reflection, generated services like any user's |
+//! | testing | `testing.rs` | [`testing`]: an in-process channel, the real server and client over an in-memory pipe |
 //! | metrics | `metrics/mod.rs`, `metrics/http.rs` (feature `metrics`) | Prometheus call metrics as interceptors, and a `/metrics` endpoint |
 //! | the `grpc-wiretap` binary | `wiretap/main.rs`, `tap.rs`, `hpack.rs`, `huffman.rs`, `grpc.rs`, `render.rs`, `proto.rs` (feature `wiretap`) | not part of the library: a relay that prints every call crossing it, frame by frame (`docs/wiretap.md`) |
 //! | fuzz entry points | `fuzz.rs` (hidden feature `fuzz`) | the wire layers fed peer bytes for the targets in `fuzz/`; not part of the API |
@@ -53,6 +54,7 @@
 //! | [`Encoding`] | to ask for compression |
 //! | [`interceptor`] | to write an interceptor (and the bearer-token pair in `interceptor::auth`) |
 //! | [`services`] | health and reflection, added like any service |
+//! | [`testing`] | an in-process channel to a server, for users' tests (`docs/testing.md`) |
 //! | `metrics` (feature `metrics`) | the Prometheus interceptors and endpoint |
 //! | [`Peer`], [`TlsInfo`] | who is calling, for handlers and interceptors (`Request::peer`, `CallInfo::peer`) |
 //! | `tls` (feature `tls`) | `ServerTls`, `ClientTls`, `Identity`, `CertificateSwap` (`docs/tls.md`) |
@@ -91,6 +93,7 @@ mod peer;
 pub mod server;
 pub mod services;
 mod status;
+pub mod testing;
 mod timeout;
 mod transport;
 mod wire;

@@ -99,6 +99,10 @@ const LAYERS: &[(&str, &str)] = &[
         "health and reflection: generated services, so above `codegen`",
     ),
     (
+        "testing",
+        "an in-process channel: names `server` and `client` only",
+    ),
+    (
         "metrics",
         "Prometheus metrics: an interceptor pair and an HTTP endpoint on the side",
     ),

@@ -30,3 +30,7 @@ cargo test --features wiretap --bin grpc-wiretap --test wiretap --test wire_walk
 # The bounded fuzz run (docs/testing.md § Fuzzing): each target 10 s, coverage-guided, on the
 # stable toolchain; fails on any crash.
 bash fuzz/run
+# tracing (feature tracing): clippy, the interceptor chain's unit tests with the span link, the
+# spans and fields a subscriber sees (docs/tracing.md).
+cargo clippy --workspace --all-targets --quiet --features tracing -- -D warnings
+cargo test --features tracing --lib --test tracing --test interceptors

@@ -374,6 +374,10 @@ async fn connect(
     target: &Target,
     options: &ChannelOptions,
 ) -> Result<(Ready, oneshot::Receiver<()>), Status> {
+    // An in-process channel (`crate::testing`): a fresh in-memory pipe per attempt, no socket.
+    if let Some(in_memory) = &options.in_memory {
+        return handshake((in_memory.0)(), options).await;
+    }
     let addrs = target.resolve().await?;
     let mut last_error = None;
     for addr in addrs {
@@ -485,6 +489,18 @@ const SMALL_FRAME_BUDGET: usize = 1024 * 1024;
 /// tiny protobuf body. Smaller frames are legal but only a peer splitting messages to waste
 /// our CPU sends a window's worth of them, and that is what h2's check is for.
 const FRAME_FLOOR: usize = 8;
+
+/// Makes the client end of a new in-memory connection whose server end is already being
+/// served (`crate::testing`): the channel calls it at every connect attempt instead of
+/// resolving and dialling its target.
+#[derive(Clone)]
+pub(crate) struct InMemory(pub(crate) Arc<dyn Fn() -> tokio::io::DuplexStream + Send + Sync>);
+
+impl std::fmt::Debug for InMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InMemory")
+    }
+}
 
 /// Back-off settings (connection-backoff.md names).
 #[derive(Clone, Debug)]

@@ -143,6 +143,8 @@ pub(crate) struct ChannelOptions {
     /// The opt-in to send credentials that require transport security over h2c anyway
     /// (`ChannelBuilder::allow_plaintext_credentials`).
     pub(crate) plaintext_credentials: bool,
+    /// Set by `crate::testing`: connect over an in-memory pipe to a server in this process.
+    pub(crate) in_memory: Option<connection::InMemory>,
 }
 
 impl ChannelOptions {
@@ -211,6 +213,7 @@ impl Default for ChannelOptions {
             #[cfg(feature = "tls")]
             tls: None,
             plaintext_credentials: false,
+            in_memory: None,
         }
     }
 }
@@ -328,6 +331,16 @@ impl ChannelBuilder {
         self.options.user_agent = HeaderValue::try_from(value)
             .map_err(|_| Status::invalid_argument(format!("bad user-agent {prefix:?}")))?;
         Ok(self)
+    }
+
+    /// Every connection is made by `connect` (an in-memory pipe to a server in this process,
+    /// `crate::testing`) instead of resolving and dialling the target.
+    pub(crate) fn in_memory(
+        mut self,
+        connect: impl Fn() -> tokio::io::DuplexStream + Send + Sync + 'static,
+    ) -> Self {
+        self.options.in_memory = Some(connection::InMemory(Arc::new(connect)));
+        self
     }
 
     /// Reconnect back-off: the first delay and the cap (defaults 1 s and 120 s; the

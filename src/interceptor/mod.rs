@@ -55,6 +55,8 @@
 
 pub mod auth;
 pub mod credentials;
+#[cfg(feature = "tracing")]
+mod spans;
 
 use std::any::Any;
 use std::fmt;
@@ -531,12 +533,20 @@ impl ChainBuilder {
 
     /// The finished chain.
     pub(crate) fn build(&self) -> Chain {
-        if self.0.is_empty() {
+        // With the feature `tracing`, every chain opens a span per call, outside every other
+        // interceptor (`spans.rs`).
+        #[cfg(feature = "tracing")]
+        let links: Vec<Arc<dyn Erased>> = std::iter::once(Arc::new(spans::Spans) as _)
+            .chain(self.0.iter().cloned())
+            .collect();
+        #[cfg(not(feature = "tracing"))]
+        let links = &self.0;
+        if links.is_empty() {
             Chain::default()
         } else {
             Chain {
-                links: Some(self.0.iter().cloned().collect()),
-                waits: self.0.iter().any(|link| link.is_async()),
+                links: Some(links.iter().cloned().collect()),
+                waits: links.iter().any(|link| link.is_async()),
             }
         }
     }
