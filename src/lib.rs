@@ -26,7 +26,7 @@
 //! | peer | `peer.rs` | [`Peer`], [`TlsInfo`]: the caller's address and, over TLS, its verified identity |
 //! | call | `call.rs` | [`Request`], [`Response`], [`CallKind`] |
 //! | interceptors | `interceptor/mod.rs`, `interceptor/auth.rs` | hooks around every call, both sides; bearer-token auth |
-//! | transport | `transport/mod.rs`, `server.rs`, `call_set.rs`, `write.rs`, `error.rs`, `tls.rs` (feature `tls`) | the h2 connection: accept loop, settings, GOAWAY on shutdown, the calls polled in their connection's task; the one flow-controlled writer and the one h2-error mapping both sides use |
+//! | transport | `transport/mod.rs`, `server.rs`, `call_set.rs`, `write.rs`, `error.rs`, `tls.rs` (feature `tls`), `unix.rs` | the h2 connection: accept loop, settings, GOAWAY on shutdown, the calls polled in their connection's task; the one flow-controlled writer and the one h2-error mapping both sides use |
 //! | server | `server/mod.rs`, `call.rs`, `head.rs`, `router.rs`, `drive.rs`, `method.rs`, `sink.rs`, `respond.rs`, `streaming.rs` | [`Server`]: admit a call (`head`), route `:path` (`router`), run the handler (`drive`, `method`), answer (`sink`, `respond`); the inbound [`Streaming`] |
 //! | client | `client/mod.rs`, `connection.rs`, `calls.rs`, `retry.rs`, `upload.rs`, `replay.rs`, `request_sink.rs`, `send_half.rs`, `response.rs`, `inbox.rs`, `tls.rs` (feature `tls`), `resolver.rs`, `balancer.rs` | [`Channel`] and its connection, targets and resolvers, pick_first / round_robin, the four call kinds from the caller's side, retries, [`ResponseStream`] |
 //! | client fast paths | `client/fast/mod.rs`, `relay.rs`, `driver.rs`, `direct.rs`, `handoff.rs` | the `block_on` fast paths, fenced behind one check |
