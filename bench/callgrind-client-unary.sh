@@ -17,7 +17,7 @@ spid=$!
 trap 'kill -TERM $spid' EXIT
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 t() { n=$1; shift;
-  taskset -c 1 valgrind --tool=callgrind --callgrind-out-file=$dir/client.$label.$n.out "$bin" unary --port $port --count "$n" --threads 1 "${extra[@]}" >/dev/null 2>$dir/client.$label.$n.log
+  taskset -c 1 valgrind --tool=callgrind --callgrind-out-file=$dir/client.$label.$n.out "$bin" unary --port $port --count "$n" --streams 1 --threads 1 "${extra[@]}" >/dev/null 2>$dir/client.$label.$n.log
   grep -E "^(summary|totals):" $dir/client.$label.$n.out | head -1 | awk '{print $2}'
 }
 extra=("$@"); a=$(t 2000); b=$(t 22000)

@@ -10,8 +10,13 @@
 //! (default 10000), `--test_case` (one case name, or `all`), `--use_tls` (needs `--features
 //! tls`) with `--use_test_ca --ca_file F` (trust that CA instead of the system's roots) and
 //! `--server_host_override NAME` (the name checked against the server's certificate), and,
-//! ours, `--client_cert_file F --client_key_file F` for mutual TLS. Each passing case prints `PASS <case>`; the first failure prints
-//! `FAIL <case>: <why>` and exits with status 1.
+//! ours, `--client_cert_file F --client_key_file F` for mutual TLS. `--target URI` (any of
+//! gRPC's target forms: `dns:///host:port`, `ipv4:a:p,b:p`, `unix:///path`, ...) replaces
+//! `--server_host`/`--server_port`, and `--lb_policy pick_first|round_robin` picks the
+//! channel's load-balancing policy. The soak cases, `rpc_soak` (N `large_unary` calls in
+//! sequence on one channel) and `channel_soak` (the same, a new channel for each), run
+//! `--soak_iterations N` times (default 10); `all` leaves them out. Each passing case prints
+//! `PASS <case>`; the first failure prints `FAIL <case>: <why>` and exits with status 1.
 //!
 //! Most cases go through the generated `TestServiceClient`. Three reach below it on purpose,
 //! using the same `Channel` methods the stub uses, because the check needs something a stub
@@ -26,6 +31,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bare_grpc::client::LoadBalancingPolicy;
 use bare_grpc::{Channel, Code, Encoding, Request, Status};
 
 use bare_grpc_contracts::grpc_testing::test_service_grpc::{
@@ -561,6 +567,25 @@ async fn server_compressed_streaming(client: &TestServiceClient) -> Outcome {
     Ok(())
 }
 
+/// `rpc_soak` and `channel_soak` (interop-test-descriptions.md): `--soak_iterations`
+/// `large_unary` calls in sequence, on `channel` or on a new channel each (connected, used
+/// once, dropped). The first failure ends the case, naming the iteration.
+async fn soak(args: &Args, target: &str, channel: Channel, new_channels: bool) -> Outcome {
+    for i in 0..args.soak_iterations {
+        let channel = if new_channels {
+            connect(args, target)
+                .await
+                .map_err(|e| format!("iteration {i}: connect: {e}"))?
+        } else {
+            channel.clone()
+        };
+        large_unary(&TestServiceClient::new(channel))
+            .await
+            .map_err(|e| format!("iteration {i}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Parsed command line.
 struct Args {
     /// `--server_host`.
@@ -579,14 +604,21 @@ struct Args {
     server_host_override: Option<String>,
     /// `--client_cert_file`, `--client_key_file`.
     client_cert: Option<(String, String)>,
+    /// `--target`: replaces `--server_host`/`--server_port`.
+    target: Option<String>,
+    /// `--lb_policy`.
+    lb_policy: LoadBalancingPolicy,
+    /// `--soak_iterations`.
+    soak_iterations: u32,
 }
 
 /// Prints the problem and the usage, then exits with status 2.
 fn usage(error: &str) -> ! {
     eprintln!(
         "interop-client: {error}\n\
-         usage: interop-client [--server_host H] [--server_port N] --test_case NAME|all \
-         [--use_tls [--use_test_ca --ca_file F] [--server_host_override NAME] \
+         usage: interop-client [--server_host H] [--server_port N | --target URI] \
+         [--lb_policy pick_first|round_robin] --test_case NAME|all|rpc_soak|channel_soak \
+         [--soak_iterations N] [--use_tls [--use_test_ca --ca_file F] [--server_host_override NAME] \
          [--client_cert_file F --client_key_file F]]\ncases: {}",
         CASES.join(" ")
     );
@@ -604,6 +636,9 @@ fn parse_args() -> Args {
         ca_file: None,
         server_host_override: None,
         client_cert: None,
+        target: None,
+        lb_policy: LoadBalancingPolicy::PickFirst,
+        soak_iterations: 10,
     };
     let (mut cert_file, mut key_file) = (None, None);
     let mut argv = std::env::args().skip(1);
@@ -640,6 +675,19 @@ fn parse_args() -> Args {
                     .unwrap_or_else(|_| usage("--server_port takes a port number"))
             }
             "--test_case" => args.case = value,
+            "--target" => args.target = Some(value),
+            "--lb_policy" => {
+                args.lb_policy = LoadBalancingPolicy::from_name(&value).unwrap_or_else(|| {
+                    usage(&format!(
+                        "--lb_policy {value:?}: expected pick_first or round_robin"
+                    ))
+                })
+            }
+            "--soak_iterations" => {
+                args.soak_iterations = value
+                    .parse()
+                    .unwrap_or_else(|_| usage("--soak_iterations takes a count"))
+            }
             "--ca_file" => args.ca_file = Some(value),
             "--server_host_override" => args.server_host_override = Some(value),
             "--client_cert_file" => cert_file = Some(value),
@@ -665,7 +713,9 @@ fn parse_args() -> Args {
 
 /// The channel: h2c, or TLS as the flags say.
 async fn connect(args: &Args, addr: &str) -> Result<Channel, String> {
-    let builder = Channel::builder(addr).map_err(|s| s.to_string())?;
+    let builder = Channel::builder(addr)
+        .map_err(|s| s.to_string())?
+        .load_balancing(args.lb_policy);
     #[cfg(feature = "tls")]
     let builder = if args.use_tls {
         builder.tls(client_tls(args)?).map_err(|s| s.to_string())?
@@ -710,13 +760,30 @@ async fn main() -> ExitCode {
     } else {
         args.host.clone()
     };
-    let channel = match connect(&args, &format!("{host}:{}", args.port)).await {
+    let target = args
+        .target
+        .clone()
+        .unwrap_or_else(|| format!("{host}:{}", args.port));
+    let channel = match connect(&args, &target).await {
         Ok(channel) => channel,
         Err(status) => {
-            eprintln!("FAIL connect to {host}:{}: {status}", args.port);
+            eprintln!("FAIL connect to {target}: {status}");
             return ExitCode::FAILURE;
         }
     };
+    if args.case == "rpc_soak" || args.case == "channel_soak" {
+        let case = args.case.as_str();
+        return match soak(&args, &target, channel, case == "channel_soak").await {
+            Ok(()) => {
+                println!("PASS {case}");
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                println!("FAIL {case}: {why}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cases: Vec<&str> = if args.case == "all" {
         CASES.to_vec()
     } else {

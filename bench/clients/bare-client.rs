@@ -13,7 +13,11 @@
 //! | `pingpong`      | one PingPong call, `count` sequential round trips          |
 //! | `big-down`      | = server-stream, meant with size 1 MiB                     |
 //! | `big-up`        | = client-stream, meant with size 1 MiB                     |
-//! | `unary`         | `count` sequential SayHello calls                          |
+//! | `unary`         | `count` SayHello calls from `--streams` (100) tasks at once |
+//!
+//! `--target URI` replaces `--port` (any gRPC target, `ipv4:127.0.0.1:A,127.0.0.1:B` for
+//! several backends) and `--lb round_robin` picks the policy (default pick_first): the
+//! `unary` scenario then measures the balancer's cost per call (docs/balancing.md).
 //!
 //! `--interceptor sync` or `--interceptor async` installs one client interceptor that admits
 //! every call at once (docs/performance.md § "What an interceptor costs"); not in tonic's twin.
@@ -28,6 +32,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use bare_grpc::client::LoadBalancingPolicy;
 use bare_grpc::interceptor::{AsyncInterceptor, CallInfo, Interceptor};
 use bare_grpc::{Channel, Metadata, Status};
 use bare_grpc_contracts::bench::collect_grpc::CollectClient;
@@ -87,6 +92,38 @@ fn flag(args: &[String], name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// `--name VALUE` from the command line.
+fn text_flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// `count` SayHello calls spread over `streams` tasks, each calling in sequence.
+async fn unary(channel: Channel, count: u64, streams: u64) -> Result<(u64, u64), Status> {
+    let streams = streams.max(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..streams {
+        let client = GreeterClient::new(channel.clone());
+        let calls = count / streams + u64::from(t < count % streams);
+        tasks.spawn(async move {
+            for _ in 0..calls {
+                let request = HelloRequest {
+                    name: "world".into(),
+                };
+                client.say_hello(request).await?;
+            }
+            Ok::<u64, Status>(calls)
+        });
+    }
+    let mut done = 0;
+    while let Some(joined) = tasks.join_next().await {
+        done += joined.map_err(|e| Status::internal(e.to_string()))??;
+    }
+    Ok((done, 0))
+}
+
 fn fail(why: impl std::fmt::Display) -> ! {
     eprintln!("bench-client: {why}");
     std::process::exit(1)
@@ -109,7 +146,13 @@ fn main() {
         .build()
         .unwrap_or_else(|e| fail(e));
     let outcome = runtime.block_on(async move {
-        let builder = Channel::builder(&format!("127.0.0.1:{port}"))?;
+        let target = text_flag(&args, "--target").unwrap_or(format!("127.0.0.1:{port}"));
+        let mut builder = Channel::builder(&target)?;
+        if let Some(lb) = text_flag(&args, "--lb") {
+            let policy = LoadBalancingPolicy::from_name(&lb)
+                .unwrap_or_else(|| fail(format!("--lb {lb:?}: pick_first or round_robin")));
+            builder = builder.load_balancing(policy);
+        }
         let builder = match interceptor.as_deref() {
             None => builder,
             Some("sync") => builder.interceptor(AdmitSync),
@@ -117,13 +160,14 @@ fn main() {
             Some(other) => fail(format!("--interceptor sync|async, got {other:?}")),
         };
         let channel = builder.connect().await?;
+        let streams = flag(&args, "--streams", 100);
         let start = Instant::now();
         let (count, bytes) = match scenario.as_str() {
             "check" => check(channel).await?,
             "server-stream" | "big-down" => server_stream(channel, count, size).await?,
             "client-stream" | "big-up" => client_stream(channel, count, size).await?,
             "pingpong" => pingpong(channel, count, size).await?,
-            "unary" => unary(channel, count).await?,
+            "unary" => unary(channel, count, streams).await?,
             other => fail(format!("unknown scenario {other:?}")),
         };
         let secs = start.elapsed().as_secs_f64();
@@ -136,16 +180,6 @@ fn main() {
 }
 
 /// `count` SayHello calls, one after the other.
-async fn unary(channel: Channel, count: u64) -> Result<(u64, u64), Status> {
-    let client = GreeterClient::new(channel);
-    for _ in 0..count {
-        let request = HelloRequest {
-            name: "world".into(),
-        };
-        client.say_hello(request).await?;
-    }
-    Ok((count, 0))
-}
 
 /// INTERNAL with `what` unless `ok`: a wrong answer fails the run like a failed call.
 fn expect(ok: bool, what: &str) -> Result<(), Status> {

@@ -224,15 +224,16 @@ impl Channel {
     ) -> Result<OpenCall, Failed> {
         // Checked once up front, so a bad path or header fails before any waiting.
         self.request_head(path, metadata, params)?;
-        let subchannel = &self.inner.subchannel;
+        let picker = &self.inner.picker;
         with_deadline(params.deadline, "while waiting for a connection", async {
             // A stream that could not even be opened never left this process, so trying once
-            // more on a fresh connection is safe (gRPC's "transparent retry").
+            // more on a fresh connection (round_robin: another subchannel) is safe (gRPC's
+            // "transparent retry").
             let mut attempts_left = 2;
             let mut broken = None;
             loop {
                 attempts_left -= 1;
-                let ready = subchannel.ready(params.wait_for_ready, broken).await?;
+                let (ready, picked) = picker.pick(params.wait_for_ready, broken).await?;
                 let driver = ready.driver.clone();
                 let opened = match ready.send_request.ready().await {
                     Ok(mut send_request) => {
@@ -250,7 +251,7 @@ impl Channel {
                         });
                     }
                     Err(CallEnd::NeverProcessed(status)) => {
-                        subchannel.report_broken(ready.generation);
+                        picked.subchannel().report_broken(ready.generation);
                         broken = Some(ready.generation);
                         if attempts_left == 0 {
                             return Err(Failed::NeverProcessed(status));

@@ -1,5 +1,6 @@
-//! One HTTP/2 connection to one address, kept alive for a channel: connect, hand out the
-//! shared `SendRequest`, notice the end, reconnect with back-off.
+//! A subchannel: one HTTP/2 connection to one of its addresses (pick_first: the resolver's
+//! list, tried in order; round_robin: one address), kept alive: connect, hand out the shared
+//! `SendRequest`, notice the end, reconnect with back-off.
 //!
 //! gRPC's connectivity states (connectivity-semantics-and-api.md), as this module runs them:
 //!
@@ -34,20 +35,20 @@
 //! A `block_on` caller's bidi sink may also poll it, to write its message from its own thread
 //! (`fast::direct`).
 //! The handshake is generic over `AsyncRead + AsyncWrite`, so TLS (feature `tls`) is one step
-//! between the TCP connect and it (`connect`, `tls.rs`), and several addresses become several `Subchannel`s under a picker, without a new API.
+//! between the TCP (or Unix socket) connect and it (`connect`, `tls.rs`); round_robin's
+//! several subchannels sit under a picker (`balancer.rs`), without a new API.
 //!
 //! READY means the peer has answered a PING: h2's handshake only writes our preface, and a TCP
 //! listener that is not an HTTP/2 server must fail the attempt, not the calls sent to it.
 //!
 //! What it does not do: it does not retry calls (beyond reopening a stream that never left
-//! this process), it does not resolve names again while READY, and it sends no keepalive
-//! pings.
+//! this process), it does not resolve names again while READY (only after a loss or a
+//! failure, rate limited by `resolver.rs`), and it sends no keepalive pings.
 //!
 //! Links: <https://github.com/grpc/grpc/blob/master/doc/connectivity-semantics-and-api.md>,
 //! <https://github.com/grpc/grpc/blob/master/doc/connection-backoff.md>,
 //! <https://github.com/grpc/grpc/blob/master/doc/wait-for-ready.md>.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
@@ -61,95 +62,19 @@ use tokio::time::Instant;
 
 use super::ChannelOptions;
 use super::fast::driver::ConnectionDriver;
+use super::resolver::{Address, Resolution};
 use crate::first::{First, first};
 use crate::status::Status;
-
-/// Where a channel connects: a host (name or IP literal) and a port, and the `:authority`
-/// every request carries.
-#[derive(Clone, Debug)]
-pub(crate) struct Target {
-    /// Host name or IP literal, without IPv6 brackets; resolved at every connect attempt.
-    pub(crate) host: String,
-    /// TCP port.
-    port: u16,
-    /// `host:port` as given (IPv6 in brackets), for `:authority`.
-    pub(crate) authority: http::uri::Authority,
-    /// The address said `https://`: TLS with the system's roots (feature `tls`; without it,
-    /// `parse` refuses `https://`, so the field is only read by the feature's code).
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
-    pub(crate) https: bool,
-}
-
-impl Target {
-    /// Parses `host:port`, `[v6]:port` or either with an `http://` or `https://` prefix.
-    /// INVALID_ARGUMENT for anything else (`https://` without the `tls` feature among them).
-    pub(crate) fn parse(addr: &str) -> Result<Target, Status> {
-        let bad = |why: &str| Status::invalid_argument(format!("bad address {addr:?}: {why}"));
-        let (rest, https) = match addr.split_once("://") {
-            None => (addr, false),
-            Some(("http", rest)) => (rest, false),
-            Some(("https", _)) if cfg!(not(feature = "tls")) => {
-                return Err(bad("https:// needs bare-grpc's `tls` feature"));
-            }
-            Some(("https", rest)) => (rest, true),
-            Some((scheme, _)) => return Err(bad(&format!("unsupported scheme {scheme:?}"))),
-        };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
-            let (host, after) = bracketed
-                .split_once(']')
-                .ok_or_else(|| bad("unclosed '['"))?;
-            let port = after
-                .strip_prefix(':')
-                .ok_or_else(|| bad("expected :port"))?;
-            (host, port)
-        } else {
-            let (host, port) = rest
-                .rsplit_once(':')
-                .ok_or_else(|| bad("expected host:port"))?;
-            if host.contains(':') {
-                return Err(bad("an IPv6 address needs brackets: [addr]:port"));
-            }
-            (host, port)
-        };
-        if host.is_empty() {
-            return Err(bad("empty host"));
-        }
-        let port: u16 = port
-            .parse()
-            .map_err(|_| bad("port is not a number 0-65535"))?;
-        let authority = http::uri::Authority::try_from(rest).map_err(|e| bad(&e.to_string()))?;
-        Ok(Target {
-            host: host.to_owned(),
-            port,
-            authority,
-            https,
-        })
-    }
-
-    /// Resolves the host with the system resolver (IP literals resolve to themselves).
-    async fn resolve(&self) -> Result<Vec<SocketAddr>, Status> {
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| Status::unavailable(format!("cannot resolve {}: {e}", self.host)))?
-            .collect();
-        if addrs.is_empty() {
-            return Err(Status::unavailable(format!(
-                "{} resolved to no address",
-                self.host
-            )));
-        }
-        Ok(addrs)
-    }
-}
 
 /// What calls see of the connection.
 #[derive(Clone, Debug)]
 pub(crate) enum ConnState {
     /// No connection and nobody asked for one yet.
     Idle,
-    /// An attempt is under way.
-    Connecting,
+    /// An attempt is under way; the failure of the one before, if it failed (a round_robin
+    /// pick counts such a subchannel as failing until it is READY again, gRFC A61's sticky
+    /// TRANSIENT_FAILURE).
+    Connecting(Option<Status>),
     /// Calls may open streams on this connection.
     Ready(Ready),
     /// The last attempt failed with this status; the driver waits out the back-off.
@@ -165,6 +90,34 @@ pub(crate) struct Ready {
     pub(crate) driver: Arc<ConnectionDriver>,
     /// Counts connections of this subchannel, so a late report about an old one is ignored.
     pub(crate) generation: u64,
+}
+
+/// What a balancer's pick sees of one subchannel.
+#[derive(Debug)]
+pub(crate) enum Peek {
+    /// A connection to use.
+    Ready(Ready),
+    /// Connecting for the first time since it was last READY, or IDLE: worth waiting for.
+    Pending,
+    /// Its last attempt failed with this.
+    Failing(Status),
+}
+
+/// A channel's or subchannel's connectivity state (connectivity-semantics-and-api.md), as
+/// `Channel::get_state` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnectivityState {
+    /// No connection, and none asked for.
+    Idle,
+    /// Connecting.
+    Connecting,
+    /// Calls can go out.
+    Ready,
+    /// The last attempt failed; waiting out the back-off.
+    TransientFailure,
+    /// The channel is closed (never reported while a `Channel` handle exists: dropping the
+    /// last one is closing it).
+    Shutdown,
 }
 
 /// Signals from calls to the driver.
@@ -192,15 +145,23 @@ pub(crate) struct Subchannel {
 }
 
 impl Subchannel {
-    /// A subchannel in IDLE; no task runs until the first call.
-    pub(crate) fn new(target: Target, options: Arc<ChannelOptions>) -> Subchannel {
+    /// A subchannel in IDLE; no task runs until the first call. `changed`, when given, is
+    /// bumped on every state change (the balancer's "something changed" signal).
+    pub(crate) fn new(
+        addresses: Addresses,
+        authority: http::uri::Authority,
+        options: Arc<ChannelOptions>,
+        changed: Option<Arc<watch::Sender<u64>>>,
+    ) -> Subchannel {
         let (tx, rx) = watch::channel(ConnState::Idle);
         let signals = Arc::new(Signals::default());
         let driver = Driver {
-            target,
+            addresses,
+            authority,
             options,
             tx,
             signals: signals.clone(),
+            changed,
         };
         Subchannel {
             state: rx,
@@ -243,7 +204,7 @@ impl Subchannel {
                 ConnState::Ready(ready) if Some(ready.generation) == not => {}
                 ConnState::Ready(ready) => return Ok(ready),
                 ConnState::Idle => self.signals.demand.notify_one(),
-                ConnState::Connecting => {}
+                ConnState::Connecting(_) => {}
                 ConnState::TransientFailure(status) if !wait_for_ready => {
                     return Err(Status::unavailable(format!(
                         "not connected: {}",
@@ -267,7 +228,7 @@ impl Subchannel {
             match current {
                 ConnState::Ready(_) => return Ok(()),
                 ConnState::Idle => self.signals.demand.notify_one(),
-                ConnState::Connecting => {}
+                ConnState::Connecting(_) => {}
                 ConnState::TransientFailure(status) => {
                     return Err(Status::unavailable(status.message().to_owned()));
                 }
@@ -276,6 +237,47 @@ impl Subchannel {
                 return Err(Status::unavailable("channel is shutting down"));
             }
         }
+    }
+
+    /// What a balancer's pick sees of this subchannel now, without waiting; an IDLE one is
+    /// asked to connect (round_robin keeps every subchannel connected).
+    pub(crate) fn peek(&self, not: Option<u64>) -> Peek {
+        self.ensure_started();
+        let state = self.state.borrow();
+        match &*state {
+            ConnState::Ready(ready) if Some(ready.generation) != not => Peek::Ready(ready.clone()),
+            ConnState::Ready(_) | ConnState::Connecting(None) => Peek::Pending,
+            ConnState::Connecting(Some(status)) | ConnState::TransientFailure(status) => {
+                Peek::Failing(status.clone())
+            }
+            ConnState::Idle => {
+                self.signals.demand.notify_one();
+                Peek::Pending
+            }
+        }
+    }
+
+    /// Starts connecting if IDLE (a balancer reconnecting a lost subchannel in the background).
+    pub(crate) fn request_connection(&self) {
+        self.ensure_started();
+        if matches!(*self.state.borrow(), ConnState::Idle) {
+            self.signals.demand.notify_one();
+        }
+    }
+
+    /// gRPC's name for the current state.
+    pub(crate) fn connectivity(&self) -> ConnectivityState {
+        match &*self.state.borrow() {
+            ConnState::Idle => ConnectivityState::Idle,
+            ConnState::Connecting(_) => ConnectivityState::Connecting,
+            ConnState::Ready(_) => ConnectivityState::Ready,
+            ConnState::TransientFailure(_) => ConnectivityState::TransientFailure,
+        }
+    }
+
+    /// A receiver that sees every state change.
+    pub(crate) fn watch(&self) -> watch::Receiver<ConnState> {
+        self.state.clone()
     }
 
     /// A call saw connection `generation` refuse new streams (GOAWAY) or break: stop handing
@@ -288,10 +290,38 @@ impl Subchannel {
     }
 }
 
+/// Where a subchannel connects.
+#[derive(Debug)]
+pub(crate) enum Addresses {
+    /// pick_first: the channel's resolution, its addresses tried in order at every attempt
+    /// (resolved again after a loss, rate limited by `Resolution`).
+    Resolved(Arc<Resolution>),
+    /// round_robin: one address of the list.
+    One(Address),
+}
+
+impl Addresses {
+    /// The addresses to try now; `fresh` after a connection loss or a failed attempt.
+    async fn get(&self, fresh: bool) -> Result<Vec<Address>, Status> {
+        match self {
+            Addresses::Resolved(resolution) => resolution.addresses(fresh).await,
+            Addresses::One(address) => Ok(vec![address.clone()]),
+        }
+    }
+}
+
+/// Connections of every subchannel get distinct numbers, so a call that saw one break can skip
+/// it on any subchannel (`Subchannel::ready`'s `not`, the balancer's pick).
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
 /// The task that owns connecting. It stops when every `Subchannel` receiver is gone.
 struct Driver {
     /// Where to connect.
-    target: Target,
+    addresses: Addresses,
+    /// `:authority`, named in errors and checked by TLS.
+    authority: http::uri::Authority,
+    /// Bumped on every state change, for a balancer.
+    changed: Option<Arc<watch::Sender<u64>>>,
     /// Connect timeout, windows, back-off.
     options: Arc<ChannelOptions>,
     /// Publishes the state.
@@ -303,16 +333,27 @@ struct Driver {
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
-            .field("target", &self.target)
+            .field("addresses", &self.addresses)
             .finish()
     }
 }
 
 impl Driver {
+    /// Publishes a state, and tells the balancer (if any).
+    fn publish(&self, state: ConnState) {
+        self.tx.send_replace(state);
+        if let Some(changed) = &self.changed {
+            changed.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
     /// IDLE -> CONNECTING -> READY -> IDLE ..., until the channel is dropped.
     async fn run(self) {
         let mut backoff = Backoff::new(&self.options.backoff);
-        let mut generation = 0u64;
+        // The first attempt may use the addresses resolved already; after a loss or a failure
+        // they are asked for again (naming.md: re-resolve when a connection is lost).
+        let mut fresh = false;
+        let mut last_failure = None;
         loop {
             // IDLE: wait until a call wants a connection.
             if let First::B(()) = first(self.signals.demand.notified(), self.tx.closed()).await {
@@ -320,11 +361,12 @@ impl Driver {
             }
             // CONNECTING, with back-off after each failure.
             let (ready, closed) = loop {
-                self.tx.send_replace(ConnState::Connecting);
+                self.publish(ConnState::Connecting(last_failure.take()));
                 let attempt = tokio::time::timeout(
                     self.options.connect_timeout,
-                    connect(&self.target, &self.options),
+                    connect(&self.addresses, fresh, &self.authority, &self.options),
                 );
+                fresh = true;
                 let outcome = match first(attempt, self.tx.closed()).await {
                     First::A(outcome) => outcome,
                     First::B(()) => return,
@@ -334,18 +376,19 @@ impl Driver {
                     Ok(Err(status)) => status,
                     Err(_) => Status::unavailable(format!(
                         "connect to {} timed out after {:?}",
-                        self.target.authority, self.options.connect_timeout
+                        self.authority, self.options.connect_timeout
                     )),
                 };
-                self.tx.send_replace(ConnState::TransientFailure(status));
+                last_failure = Some(status.clone());
+                self.publish(ConnState::TransientFailure(status));
                 let delay = backoff.next_delay();
                 if let First::B(()) = first(tokio::time::sleep(delay), self.tx.closed()).await {
                     return;
                 }
             };
             backoff.reset();
-            generation += 1;
-            self.tx.send_replace(ConnState::Ready(Ready {
+            let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
+            self.publish(ConnState::Ready(Ready {
                 generation,
                 ..ready
             }));
@@ -363,53 +406,77 @@ impl Driver {
                     First::B(()) => return,
                 }
             }
-            self.tx.send_replace(ConnState::Idle);
+            self.publish(ConnState::Idle);
         }
     }
 }
 
-/// Resolves the target, connects over TCP to the first address that answers, and runs the
-/// HTTP/2 handshake. The returned receiver fires when the connection has ended.
+/// Asks for the addresses, connects to the first that answers (TCP or a Unix socket), runs
+/// TLS when the channel has it, and the HTTP/2 handshake. The returned receiver fires when the
+/// connection has ended.
 async fn connect(
-    target: &Target,
+    addresses: &Addresses,
+    fresh: bool,
+    authority: &http::uri::Authority,
     options: &ChannelOptions,
 ) -> Result<(Ready, oneshot::Receiver<()>), Status> {
     // An in-process channel (`crate::testing`): a fresh in-memory pipe per attempt, no socket.
     if let Some(in_memory) = &options.in_memory {
         return handshake((in_memory.0)(), options).await;
     }
-    let addrs = target.resolve().await?;
+    let addrs = addresses.get(fresh).await?;
     let mut last_error = None;
     for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(tcp) => {
-                // gRPC messages are often small; waiting to coalesce them only adds latency.
-                let _ = tcp.set_nodelay(true);
-                #[cfg(feature = "tls")]
-                if let Some(tls) = &options.tls {
-                    let stream = tls.connect(tcp, &target.authority).await?;
-                    // TLS 1.3 lets the client finish its handshake before the server has
-                    // checked the client's certificate (RFC 8446 §4.4.2): a refusal shows up as
-                    // the connection closing under the HTTP/2 preface, so say what it may be.
-                    return handshake(stream, options).await.map_err(|status| {
-                        Status::unavailable(format!(
-                            "TLS connection to {} closed during the HTTP/2 handshake (did the \
-                             server refuse our client certificate?): {}",
-                            target.authority,
-                            status.message()
-                        ))
-                    });
+        match &addr {
+            Address::Tcp(socket) => match TcpStream::connect(socket).await {
+                Ok(tcp) => {
+                    // gRPC messages are often small; waiting to coalesce them only adds latency.
+                    let _ = tcp.set_nodelay(true);
+                    return over(tcp, authority, options).await;
                 }
-                return handshake(tcp, options).await;
-            }
-            Err(e) => last_error = Some(format!("{addr}: {e}")),
+                Err(e) => last_error = Some(format!("{addr}: {e}")),
+            },
+            #[cfg(unix)]
+            Address::Unix(path) => match tokio::net::UnixStream::connect(path).await {
+                Ok(unix) => return over(unix, authority, options).await,
+                Err(e) => last_error = Some(format!("{addr}: {e}")),
+            },
+            #[cfg(not(unix))]
+            Address::Unix(_) => last_error = Some(format!("{addr}: not a Unix system")),
         }
     }
     Err(Status::unavailable(format!(
-        "cannot connect to {}: {}",
-        target.authority,
+        "cannot connect to {authority}: {}",
         last_error.unwrap_or_default()
     )))
+}
+
+/// TLS (when the channel has it) and HTTP/2 over a connected byte stream.
+async fn over<IO>(
+    io: IO,
+    authority: &http::uri::Authority,
+    options: &ChannelOptions,
+) -> Result<(Ready, oneshot::Receiver<()>), Status>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &options.tls {
+        let stream = tls.connect(io, authority).await?;
+        // TLS 1.3 lets the client finish its handshake before the server has checked the
+        // client's certificate (RFC 8446 §4.4.2): a refusal shows up as the connection closing
+        // under the HTTP/2 preface, so say what it may be.
+        return handshake(stream, options).await.map_err(|status| {
+            Status::unavailable(format!(
+                "TLS connection to {authority} closed during the HTTP/2 handshake (did the \
+                 server refuse our client certificate?): {}",
+                status.message()
+            ))
+        });
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = authority;
+    handshake(io, options).await
 }
 
 /// The HTTP/2 client handshake over any byte stream (plain TCP, or TLS from `tls.rs`),
@@ -585,64 +652,6 @@ pub(crate) fn deadline_after(timeout: Duration) -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// (host, port, authority) a parse should give.
-    type Parsed = (&'static str, u16, &'static str);
-
-    #[test]
-    fn target_forms() {
-        // (input, Some(parsed)) or None for INVALID_ARGUMENT.
-        let rows: &[(&str, Option<Parsed>)] = &[
-            (
-                "localhost:50051",
-                Some(("localhost", 50051, "localhost:50051")),
-            ),
-            ("127.0.0.1:80", Some(("127.0.0.1", 80, "127.0.0.1:80"))),
-            ("[::1]:8080", Some(("::1", 8080, "[::1]:8080"))),
-            (
-                "http://example.com:1",
-                Some(("example.com", 1, "example.com:1")),
-            ),
-            ("http://[::1]:2/", Some(("::1", 2, "[::1]:2"))),
-            ("localhost", None),
-            ("::1:80", None),
-            ("[::1]", None),
-            (":80", None),
-            ("host:99999", None),
-            ("ftp://host:21", None),
-        ];
-        for (input, expected) in rows {
-            match (Target::parse(input), expected) {
-                (Ok(t), Some((host, port, authority))) => {
-                    assert_eq!((t.host.as_str(), t.port), (*host, *port), "{input}");
-                    assert_eq!(t.authority.as_str(), *authority, "{input}");
-                }
-                (Err(status), None) => {
-                    assert_eq!(
-                        status.code(),
-                        crate::status::Code::InvalidArgument,
-                        "{input}"
-                    )
-                }
-                (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn https_means_tls_and_needs_the_feature() {
-        let parsed = Target::parse("https://host:443");
-        if cfg!(feature = "tls") {
-            let target = parsed.unwrap();
-            assert!(target.https);
-            assert_eq!(target.authority.as_str(), "host:443");
-            assert!(!Target::parse("http://host:80").unwrap().https);
-        } else {
-            let status = parsed.unwrap_err();
-            assert_eq!(status.code(), crate::status::Code::InvalidArgument);
-            assert!(status.message().contains("`tls` feature"), "{status:?}");
-        }
-    }
 
     #[test]
     fn backoff_grows_with_jitter_and_caps() {

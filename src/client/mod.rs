@@ -2,7 +2,9 @@
 //!
 //! ```text
 //!   Channel (Clone: Arc)                      one per target, shared by every stub
-//!     └── Subchannel        connection.rs     IDLE/CONNECTING/READY/TRANSIENT_FAILURE, back-off
+//!     ├── Target, Resolver  resolver.rs       naming.md's targets; the addresses over time
+//!     └── Picker            balancer.rs       pick_first (one subchannel) or round_robin
+//!           └── Subchannel  connection.rs     IDLE/CONNECTING/READY/TRANSIENT_FAILURE, back-off
 //!           └── h2 SendRequest (Clone)        every call is one stream on one HTTP/2 connection
 //!                 ├── unary / server_streaming / client_streaming / bidi      calls.rs
 //!                 │     └── attempts, transparent retry, the retry policy     retry.rs
@@ -35,8 +37,8 @@
 //! TLS (feature `tls`) is one more step between TCP and HTTP/2 in `connection.rs`, made in
 //! `tls.rs`.
 //!
-//! What it does not do (yet): several addresses, load balancing, hedging, keepalive pings,
-//! service config.
+//! What it does not do (yet): hedging, keepalive pings, health-checked balancing, a service
+//! config beyond its `loadBalancingConfig`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), bare_grpc::Status> {
@@ -55,12 +57,14 @@
 //!
 //! Links: PROTOCOL-HTTP2 <https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>.
 
+mod balancer;
 mod calls;
 mod connection;
 mod fast;
 mod inbox;
 mod replay;
 mod request_sink;
+mod resolver;
 mod response;
 mod retry;
 mod send_half;
@@ -73,14 +77,21 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
-use self::connection::{BackoffConfig, Subchannel, Target};
+use self::balancer::Picker;
+use self::connection::BackoffConfig;
+use self::resolver::{Resolution, Target};
 use crate::compression::Encoding;
 use crate::interceptor::credentials::{CallCredentials, CredentialsInterceptor};
 use crate::interceptor::{AsyncInterceptor, Chain, ChainBuilder, Interceptor};
 use crate::status::Status;
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
+pub use self::balancer::LoadBalancingPolicy;
+pub use self::connection::ConnectivityState;
 pub use self::request_sink::RequestSink;
+pub use self::resolver::{
+    Address, DEFAULT_MIN_RESOLVE_INTERVAL, DnsResolver, ResolveFuture, Resolver, StaticResolver,
+};
 pub use self::response::ResponseStream;
 pub use self::retry::RetryPolicy;
 
@@ -110,8 +121,8 @@ struct ChannelInner {
     target: Target,
     /// Defaults for every call.
     options: Arc<ChannelOptions>,
-    /// The connection.
-    subchannel: Subchannel,
+    /// The subchannels and how calls pick one (`balancer.rs`).
+    picker: Picker,
     /// Run around every call; empty (and free) unless the builder added some.
     interceptors: Chain,
 }
@@ -219,8 +230,9 @@ impl Default for ChannelOptions {
 }
 
 impl Channel {
-    /// A channel to `addr` (`host:port`, `[v6]:port`, optionally `http://`) that connects on
-    /// its first call. INVALID_ARGUMENT for an address it cannot parse. Needs no runtime until
+    /// A channel to `addr` (`host:port`, `[v6]:port`, optionally `http://`, or any of gRPC's
+    /// target forms: `dns:///host:port`, `ipv4:a:p,b:p`, `ipv6:[::1]:p`, `unix:///path`) that
+    /// connects on its first call. INVALID_ARGUMENT for an address it cannot parse. Needs no runtime until
     /// the first call.
     pub fn lazy(addr: &str) -> Result<Channel, Status> {
         Ok(Channel::builder(addr)?.lazy())
@@ -238,6 +250,8 @@ impl Channel {
             options: ChannelOptions::default(),
             interceptors: ChainBuilder::default(),
             retry: None,
+            policy: LoadBalancingPolicy::default(),
+            min_resolve_interval: DEFAULT_MIN_RESOLVE_INTERVAL,
         };
         #[cfg(feature = "tls")]
         if builder.target.https {
@@ -259,6 +273,27 @@ impl Channel {
     pub fn retry_policy(&self) -> Option<&RetryPolicy> {
         self.retry.as_deref()
     }
+
+    /// The channel's connectivity state (grpc-go's `GetState`): for round_robin, READY when
+    /// any subchannel is. `try_to_connect` starts connecting an IDLE channel (needs a
+    /// runtime then).
+    pub fn get_state(&self, try_to_connect: bool) -> ConnectivityState {
+        self.inner.picker.state(try_to_connect)
+    }
+
+    /// Waits until the state is no longer `source` (grpc-go's `WaitForStateChange`): true when
+    /// it changed, false when `timeout` passed first.
+    pub async fn wait_for_state_change(
+        &self,
+        source: ConnectivityState,
+        timeout: Duration,
+    ) -> bool {
+        let deadline = connection::deadline_after(timeout);
+        self.inner
+            .picker
+            .wait_for_state_change(source, deadline)
+            .await
+    }
 }
 
 /// Settings for a [`Channel`]; every one has a default that matches gRPC's.
@@ -272,6 +307,10 @@ pub struct ChannelBuilder {
     interceptors: ChainBuilder,
     /// The retry policy.
     retry: Option<RetryPolicy>,
+    /// The load-balancing policy.
+    policy: LoadBalancingPolicy,
+    /// The resolver is asked again no sooner than this.
+    min_resolve_interval: Duration,
 }
 
 impl ChannelBuilder {
@@ -398,15 +437,54 @@ impl ChannelBuilder {
         self
     }
 
+    /// The load-balancing policy (default pick_first; see `docs/balancing.md`).
+    pub fn load_balancing(mut self, policy: LoadBalancingPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Takes the load-balancing policy from a service config's `loadBalancingConfig` (the
+    /// first policy there this library knows); other fields are not read. INVALID_ARGUMENT
+    /// when that field is malformed or names no known policy.
+    pub fn service_config(mut self, json: &str) -> Result<Self, Status> {
+        if let Some(policy) = LoadBalancingPolicy::from_service_config(json)? {
+            self.policy = policy;
+        }
+        Ok(self)
+    }
+
+    /// Takes the addresses from `resolver` instead of the target's scheme; the target still
+    /// gives the `:authority` (and TLS's server name).
+    pub fn resolver<R: Resolver>(mut self, resolver: R) -> Self {
+        self.target.resolver = Arc::new(resolver);
+        self
+    }
+
+    /// The least time between two resolutions (default [`DEFAULT_MIN_RESOLVE_INTERVAL`],
+    /// 30 s): the channel asks again on a lost connection, never sooner than this.
+    pub fn min_resolve_interval(mut self, interval: Duration) -> Self {
+        self.min_resolve_interval = interval;
+        self
+    }
+
     /// A channel that connects on its first call.
     pub fn lazy(self) -> Channel {
         let options = Arc::new(self.options);
-        let subchannel = Subchannel::new(self.target.clone(), options.clone());
+        let resolution = Arc::new(Resolution::new(
+            self.target.resolver.clone(),
+            self.min_resolve_interval,
+        ));
+        let picker = Picker::new(
+            self.policy,
+            resolution,
+            self.target.authority.clone(),
+            options.clone(),
+        );
         Channel {
             inner: Arc::new(ChannelInner {
                 target: self.target,
                 options,
-                subchannel,
+                picker,
                 interceptors: self.interceptors.build(),
             }),
             retry: self.retry.map(Arc::new),
@@ -416,7 +494,7 @@ impl ChannelBuilder {
     /// A channel that has connected: UNAVAILABLE when the first attempt fails.
     pub async fn connect(self) -> Result<Channel, Status> {
         let channel = self.lazy();
-        channel.inner.subchannel.connect_now().await?;
+        channel.inner.picker.connect_now().await?;
         Ok(channel)
     }
 }

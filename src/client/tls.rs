@@ -25,7 +25,6 @@ use std::sync::Arc;
 use rustls::ClientConfig;
 use rustls::RootCertStore;
 use rustls_pki_types::ServerName;
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -79,11 +78,14 @@ impl Connector {
 
     /// The handshake over a connected socket. UNAVAILABLE, with rustls' reason, when the
     /// server's certificate does not verify, the server refuses ours, or it does not speak h2.
-    pub(crate) async fn connect(
+    pub(crate) async fn connect<IO>(
         &self,
-        tcp: TcpStream,
+        tcp: IO,
         authority: &http::uri::Authority,
-    ) -> Result<TlsStream<TcpStream>, Status> {
+    ) -> Result<TlsStream<IO>, Status>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
         let stream = self
             .connector
             .connect(self.server_name.clone(), tcp)

@@ -389,6 +389,25 @@ impl Server {
         .await
     }
 
+    /// Serves connections from a Unix domain socket until the process ends (clients reach it
+    /// as `unix:///path`; see `docs/balancing.md`). Plain h2c: TLS settings are not used here.
+    #[cfg(unix)]
+    pub async fn serve_unix(self, listener: tokio::net::UnixListener) -> io::Result<()> {
+        self.serve_unix_with_shutdown(listener, std::future::pending())
+            .await
+    }
+
+    /// [`Server::serve_unix`] until `signal` completes, then shuts down gracefully as
+    /// [`Server::serve_with_shutdown`] does.
+    #[cfg(unix)]
+    pub async fn serve_unix_with_shutdown(
+        self,
+        listener: tokio::net::UnixListener,
+        signal: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        crate::transport::unix::serve_unix(listener, self.shared, signal).await
+    }
+
     /// Serves one already-accepted connection (for example a TLS stream) until it closes.
     pub async fn serve_connection<IO>(&self, io: IO, remote_addr: Option<SocketAddr>)
     where

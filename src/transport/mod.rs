@@ -13,6 +13,8 @@ mod preface;
 pub(crate) mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(unix)]
+pub(crate) mod unix;
 pub(crate) mod write;
 
 /// h2 (0.4.20+) guards against floods of tiny DATA frames: each received frame with a payload

@@ -137,7 +137,7 @@ where
 }
 
 /// Errors after which accepting again cannot succeed.
-fn is_fatal_accept_error(error: &io::Error) -> bool {
+pub(crate) fn is_fatal_accept_error(error: &io::Error) -> bool {
     !matches!(
         error.kind(),
         io::ErrorKind::ConnectionAborted

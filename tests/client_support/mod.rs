@@ -246,7 +246,7 @@ pub async fn start_echo_with(
 }
 
 /// Starts the echo server on `listener`, with `configure` applied to its builder.
-fn start_echo_configured(
+pub fn start_echo_configured(
     listener: TcpListener,
     configure: impl FnOnce(bare_grpc::server::Builder) -> bare_grpc::server::Builder,
 ) -> EchoServer {

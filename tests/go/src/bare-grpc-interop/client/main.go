@@ -37,12 +37,15 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -93,10 +96,26 @@ func main() {
 	clientCert := flag.String("client_cert_file", "", "PEM client certificate (mutual TLS)")
 	clientKey := flag.String("client_key_file", "", "PEM client private key (mutual TLS)")
 	timeout := flag.Duration("case_timeout", 10*time.Second, "deadline for the whole case")
+	target := flag.String("target", "", "dial this target (e.g. unix:///path) instead of --server_host/--server_port")
+	addresses := flag.String("addresses", "", "comma-separated host:port list, given to the channel by a manual resolver")
+	lbPolicy := flag.String("lb_policy", "", "load-balancing policy (pick_first, round_robin) as a service config")
+	repeat := flag.Int("repeat", 1, "run the case this many times on one channel")
 	flag.Parse()
+
+	if *addresses != "" {
+		r := manual.NewBuilderWithScheme("lbtest")
+		var list []resolver.Address
+		for _, a := range strings.Split(*addresses, ",") {
+			list = append(list, resolver.Address{Addr: a})
+		}
+		r.InitialState(resolver.State{Addresses: list})
+		resolver.Register(r)
+		*target = "lbtest:///backends"
+	}
 
 	run, ok := cases[*testCase]
 	switch {
+	case *target != "":
 	case *port <= 0 || *port > 65535:
 		usage("--server_port must be a port number")
 	case !ok:
@@ -109,16 +128,26 @@ func main() {
 	if *useTLS {
 		security = grpc.WithTransportCredentials(clientTLS(*useTestCA, *caFile, *override, *clientCert, *clientKey))
 	}
-	conn, err := grpc.DialContext(ctx, net.JoinHostPort(*host, strconv.Itoa(*port)),
-		security, grpc.WithStatsHandler(interop.StatsHandler{}))
+	dialTarget := net.JoinHostPort(*host, strconv.Itoa(*port))
+	if *target != "" {
+		dialTarget = *target
+	}
+	dialOptions := []grpc.DialOption{security, grpc.WithStatsHandler(interop.StatsHandler{})}
+	if *lbPolicy != "" {
+		dialOptions = append(dialOptions, grpc.WithDefaultServiceConfig(
+			fmt.Sprintf(`{"loadBalancingConfig": [{%q: {}}]}`, *lbPolicy)))
+	}
+	conn, err := grpc.DialContext(ctx, dialTarget, dialOptions...)
 	if err != nil {
 		fail(*testCase, fmt.Errorf("dial: %w", err))
 	}
 	defer conn.Close()
 
 	e := env{ctx: ctx, conn: conn, test: pb.NewTestServiceClient(conn), unimp: pb.NewUnimplementedServiceClient(conn)}
-	if err := run(e); err != nil {
-		fail(*testCase, err)
+	for i := 0; i < *repeat; i++ {
+		if err := run(e); err != nil {
+			fail(*testCase, err)
+		}
 	}
 	fmt.Printf("PASS %s\n", *testCase)
 }

@@ -63,9 +63,14 @@ func main() {
 	clientCA := flag.String("tls_client_ca_file", "", "require client certificates signed by this CA")
 	stopOnEOF := flag.Bool("stop_on_stdin_eof", false,
 		"exit when stdin reaches end of file, so the server never outlives the process that started it")
+	unixPath := flag.String("unix", "", "listen on this Unix domain socket path instead of TCP")
 	flag.Parse()
 
-	lis, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)))
+	network, address := "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(*port))
+	if *unixPath != "" {
+		network, address = "unix", *unixPath
+	}
+	lis, err := net.Listen(network, address)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "server: listen: %v\n", err)
 		os.Exit(1)
@@ -88,7 +93,11 @@ func main() {
 		}()
 	}
 
-	fmt.Printf("listening on %d\n", lis.Addr().(*net.TCPAddr).Port)
+	if tcp, ok := lis.Addr().(*net.TCPAddr); ok {
+		fmt.Printf("listening on %d\n", tcp.Port)
+	} else {
+		fmt.Printf("listening on %s\n", lis.Addr())
+	}
 	if err := srv.Serve(lis); err != nil {
 		fmt.Fprintf(os.Stderr, "server: serve: %v\n", err)
 		os.Exit(1)
