@@ -220,6 +220,8 @@ http {{
         listen {listen};
 {listen_tls}        # gRPC messages up to 4 MiB (gRPC's default limit) plus framing.
         client_max_body_size {body};
+        # nginx ends a client's HTTP/2 connection (GOAWAY) after 1000 calls by default.
+        keepalive_requests 1000000;
 
         location / {{
             grpc_pass {scheme}://grpc_backends;
