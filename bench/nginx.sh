@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/nginx.sh: the "behind nginx" row. For each implementation given, two instances behind
 # one nginx (the config tests/nginx_support generates and docs/deploy.md shows: grpc_pass to an
-# upstream block, keepalive 32), then h2load's unary 1 x 100 through nginx. Called by bench/run;
+# upstream block, keepalive 128), then h2load's unary 1 x 100 through nginx. Called by bench/run;
 # runs alone too, for a targeted measurement:
 #
 #   bench/nginx.sh OUT_DIR RESULTS.jsonl CALLS ours=BIN tonic=BIN go=BIN
@@ -70,7 +70,7 @@ http {
     upstream grpc_backends {
         server 127.0.0.1:${ports[0]};
         server 127.0.0.1:${ports[1]};
-        keepalive 32;
+        keepalive 128;
     }
     server {
         listen 127.0.0.1:$nport http2;

@@ -339,7 +339,7 @@ def render(results_path, out_path):
         say("### Behind nginx: unary 1 × 100 through nginx to 2 instances")
         say("")
         say("Debian's nginx, one worker, the config of docs/deploy.md (`grpc_pass` to an "
-            "`upstream` block of two instances, `keepalive 32`), the same for every "
+            "`upstream` block of two instances, `keepalive 128`), the same for every "
             "implementation; h2load sends to nginx. CPU per call: both instances together, "
             "then nginx.")
         say("")

@@ -213,7 +213,9 @@ http {{
     scgi_temp_path {dir}/scgi;
 
     upstream grpc_backends {{
-{servers}        keepalive 32;
+{servers}        # nginx runs one call at a time per upstream connection: keep as many idle
+        # connections as calls run at once, or each call beyond them opens a new connection.
+        keepalive 128;
     }}
 
     server {{
