@@ -333,6 +333,28 @@ def render(results_path, out_path):
             f"| {fmt(ratio(ours_t('tls-connect', 'rps'), tonic_t('tls-connect', 'rps')), 2)} | — |")
         say("")
 
+    # --- behind nginx (bench/nginx.sh) ----------------------------------------------------------
+    nginx_servers = [("nginx-ours", "bare-grpc"), ("nginx-tonic", "tonic"), ("nginx-go", "grpc-go")]
+    if any(runs(records, kind="unary", server=s) for s, _ in nginx_servers):
+        say("### Behind nginx: unary 1 × 100 through nginx to 2 instances")
+        say("")
+        say("Debian's nginx, one worker, the config of docs/deploy.md (`grpc_pass` to an "
+            "`upstream` block of two instances, `keepalive 128`), the same for every "
+            "implementation; h2load sends to nginx. CPU per call: both instances together, "
+            "then nginx.")
+        say("")
+        say("| instances | calls/s | instances' CPU µs/call | nginx CPU µs/call |")
+        say("|---|---|---|---|")
+        for srv, name in nginx_servers:
+            ngx = median(records, "nginx_cpu_ticks", kind="unary", server=srv)
+            done = median(records, "done", kind="unary", server=srv)
+            hz = median(records, "hz", kind="unary", server=srv) or 100
+            ngx_us = ngx * 1e6 / hz / done if ngx is not None and done else None
+            say(f"| 2 × {name} | {cell(records, 'rps', kind='unary', server=srv, scenario='1x100')} "
+                f"| {cell(records, 'server_cpu_us_per_request', 1, kind='unary', server=srv, scenario='1x100')} "
+                f"| {fmt(ngx_us, 1)} |")
+        say("")
+
     # --- client side --------------------------------------------------------------------------
     say("### Client and server together (our client ↔ our server, tonic's ↔ tonic's)")
     say("")

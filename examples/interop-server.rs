@@ -10,7 +10,13 @@
 //! `server1.pem` and `server1.key`) and, ours, `--tls_client_ca_file F` to require client
 //! certificates signed by that CA (mutual TLS); and `--metrics-port N` (needs `--features metrics`) to count calls and serve
 //! Prometheus' `/metrics` on port N. It listens on every local address of both IP families and
-//! serves until killed.
+//! serves until SIGTERM or SIGINT.
+//!
+//! On SIGTERM (Kubernetes' stop signal) it drains, in the order a load balancer needs
+//! (docs/deploy.md): health reports NOT_SERVING at once (readiness probes fail, the endpoint
+//! leaves the Service), then after `--shutdown_delay_ms N` (default 0; the manifests in
+//! deploy/kubernetes/ use 5000) graceful shutdown sends GOAWAY and waits for the calls in
+//! flight, then the process exits 0. Each step prints a line, `interop-server: SIGTERM: …`.
 //!
 //! Beside the TestService it serves `grpc.health.v1.Health` (the server and the TestService
 //! report SERVING; `docs/health.md`) and server reflection v1 and v1alpha over the contracts'
@@ -34,7 +40,8 @@ const DESCRIPTORS: &[u8] = bare_grpc_contracts::FILE_DESCRIPTOR_SET;
 fn usage(error: &str) -> ! {
     eprintln!(
         "interop-server: {error}\nusage: interop-server [--port N] [--use_tls[=true|false] \
-         [--tls_cert_file F --tls_key_file F] [--tls_client_ca_file F]] [--metrics-port N]"
+         [--tls_cert_file F --tls_key_file F] [--tls_client_ca_file F]] [--metrics-port N] \
+         [--shutdown_delay_ms N]"
     );
     std::process::exit(2);
 }
@@ -51,8 +58,9 @@ struct TlsArgs {
     client_ca_file: Option<String>,
 }
 
-fn parse_args() -> (u16, Option<u16>, TlsArgs) {
+fn parse_args() -> (u16, Option<u16>, TlsArgs, u64) {
     let mut port = 10000;
+    let mut shutdown_delay_ms = 0;
     let mut metrics_port = None;
     let mut tls = TlsArgs::default();
     let mut args = std::env::args().skip(1);
@@ -72,6 +80,11 @@ fn parse_args() -> (u16, Option<u16>, TlsArgs) {
                 port = value()
                     .parse()
                     .unwrap_or_else(|_| usage("--port takes a number"))
+            }
+            "--shutdown_delay_ms" => {
+                shutdown_delay_ms = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("--shutdown_delay_ms takes a number"));
             }
             "--metrics-port" => {
                 if !cfg!(feature = "metrics") {
@@ -106,7 +119,7 @@ fn parse_args() -> (u16, Option<u16>, TlsArgs) {
             _ => usage(&format!("unknown flag {arg}")),
         }
     }
-    (port, metrics_port, tls)
+    (port, metrics_port, tls, shutdown_delay_ms)
 }
 
 /// With `--use_tls`: the server's certificate and, with `--tls_client_ca_file`, mutual TLS.
@@ -178,7 +191,7 @@ async fn with_metrics(
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let (port, metrics_port, tls) = parse_args();
+    let (port, metrics_port, tls, shutdown_delay_ms) = parse_args();
     // Dual-stack when the machine has IPv6, so `localhost` works whichever family it resolves to.
     let listener = match TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {
         Ok(listener) => listener,
@@ -207,6 +220,30 @@ async fn main() -> std::io::Result<()> {
         .add_service(reflection.v1())
         .add_service(reflection.v1alpha())
         .build()
-        .serve(listener)
-        .await
+        .serve_with_shutdown(
+            listener,
+            drain_on_signal(health_reporter, shutdown_delay_ms),
+        )
+        .await?;
+    println!("interop-server: SIGTERM: drained, exiting");
+    Ok(())
+}
+
+/// Resolves when the server should stop taking calls: on SIGTERM (or SIGINT), health flips
+/// to NOT_SERVING for the server and the TestService first, so readiness probes fail and the
+/// endpoint leaves the load balancer's set; `delay_ms` later the server's graceful shutdown
+/// (GOAWAY, in-flight calls finish) begins.
+async fn drain_on_signal(health: health::HealthReporter, delay_ms: u64) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    health.set_not_serving("");
+    health.set_not_serving("grpc.testing.TestService");
+    println!("interop-server: SIGTERM: health NOT_SERVING");
+    tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+    println!("interop-server: SIGTERM: GOAWAY, draining calls in flight");
 }

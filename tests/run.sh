@@ -17,6 +17,8 @@ cargo test --workspace --all-targets
 # The optional features' own tests (compiled out of the default build).
 cargo test --features metrics --test metrics
 cargo test --features tls --lib --test tls --test tls_go --test tls_go_server --test tls_python
+# Behind nginx with TLS to nginx and h2c or TLS upstream (docs/deploy.md).
+cargo test --features tls --test nginx_tls
 # Doc tests (not part of --all-targets).
 cargo test --workspace --doc
 # Publishable, without uploading: both crates package and each package builds from its own

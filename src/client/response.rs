@@ -30,7 +30,8 @@
 //! ```text
 //!   what arrived                                        -> code
 //!   non-200 :status with a grpc-status other than OK    -> that status
-//!   non-200 :status otherwise                           -> Code::from_http_status
+//!   non-200 :status otherwise                           -> Code::from_http_status, the
+//!                                                          message quoting the body's text
 //!   200 without a gRPC content-type, no grpc-status     -> UNKNOWN
 //!   trailers (or trailers-only) without grpc-status     -> UNKNOWN
 //!   DATA with END_STREAM and no trailers                -> INTERNAL
@@ -42,8 +43,10 @@
 //! A grpc-status, when present, wins over HTTP-level inference: the mapping table "is to be
 //! used only for clients that received a response that did not include grpc-status. If
 //! grpc-status was provided, it must be used" (http-grpc-status-mapping.md). The one exception
-//! is OK on a non-200 answer: the call has failed at the HTTP level and its body is not read,
-//! so OK would report an empty success. PROTOCOL-HTTP2 has no sentence for a 200 answer that
+//! is OK on a non-200 answer: the call has failed at the HTTP level, so OK would report an
+//! empty success. Such an answer usually comes from a proxy (nginx's 502, 504 or 413 page), and
+//! its words are the only diagnosis there is: the first 1 KiB of its body, tags stripped, goes
+//! into the status message (the body is not a gRPC body and is never parsed as one). PROTOCOL-HTTP2 has no sentence for a 200 answer that
 //! lacks grpc-status; like grpc-go we call it UNKNOWN, and a body that ends with no trailers at
 //! all INTERNAL ("server closed the stream without sending trailers").
 //!
@@ -133,6 +136,13 @@ enum State {
     Body(RecvStream),
     /// The body ended; waiting for the trailers.
     Trailers(RecvStream),
+    /// A non-200 answer without a usable grpc-status (a proxy's own error, such as nginx's
+    /// 502 page): reading the first [`ERROR_BODY_LIMIT`] bytes of its body for the message.
+    ErrorBody {
+        body: RecvStream,
+        status: Status,
+        text: Vec<u8>,
+    },
     /// Nothing more to read; `end` holds the outcome.
     Done,
 }
@@ -255,7 +265,7 @@ impl<T> ResponseStream<T> {
             if let Some(end) = &self.end {
                 return Poll::Ready(end.clone());
             }
-            if !matches!(self.state, State::Headers(_)) {
+            if !matches!(self.state, State::Headers(_) | State::ErrorBody { .. }) {
                 return Poll::Ready(Ok(()));
             }
             if let Err(status) = self.poll_deadline(cx) {
@@ -344,6 +354,23 @@ impl<T> ResponseStream<T> {
                 }
                 Poll::Ready(())
             }
+            State::ErrorBody { body, text, .. } => {
+                let ended = match ready!(body.poll_data(cx)) {
+                    Some(Ok(data)) => {
+                        let _ = body.flow_control().release_capacity(data.len());
+                        let room = ERROR_BODY_LIMIT - text.len();
+                        text.extend_from_slice(&data[..data.len().min(room)]);
+                        (text.len() >= ERROR_BODY_LIMIT).then_some(false)
+                    }
+                    // A reset after the error page: report what arrived.
+                    Some(Err(_)) => Some(false),
+                    None => Some(true),
+                };
+                if let Some(ended) = ended {
+                    self.on_error_body_end(ended);
+                }
+                Poll::Ready(())
+            }
             State::Trailers(body) => {
                 match ready!(body.poll_trailers(cx)) {
                     Ok(Some(trailers)) => self.on_trailers(&trailers),
@@ -384,12 +411,19 @@ impl<T> ResponseStream<T> {
                     format!("HTTP status {} without a usable grpc-status", parts.status),
                 ),
             };
+            let has_grpc_status = headers.contains_key(GRPC_STATUS);
             self.headers = Some(Metadata::new());
             self.trailers = Some(Metadata::from_headers(headers));
             if trailers_only {
                 self.finish(Err(status));
-            } else {
+            } else if has_grpc_status {
                 self.fail_and_reset(status);
+            } else {
+                self.state = State::ErrorBody {
+                    body,
+                    status,
+                    text: Vec::new(),
+                };
             }
             return;
         }
@@ -420,6 +454,26 @@ impl<T> ResponseStream<T> {
         } else {
             self.response_started = true;
             self.state = State::Body(body);
+        }
+    }
+
+    /// The error body is read (`ended`) or as much of it as we keep: the call ends with the
+    /// HTTP-mapped status, its message quoting the body's text.
+    fn on_error_body_end(&mut self, ended: bool) {
+        let State::ErrorBody { status, text, .. } = std::mem::replace(&mut self.state, State::Done)
+        else {
+            return;
+        };
+        let summary = error_body_text(&text);
+        let status = if summary.is_empty() {
+            status
+        } else {
+            Status::new(status.code(), format!("{}: {summary}", status.message()))
+        };
+        if ended {
+            self.finish(Err(status));
+        } else {
+            self.fail_and_reset(status);
         }
     }
 
@@ -551,6 +605,36 @@ impl<T> std::fmt::Debug for ResponseStream<T> {
     }
 }
 
+/// How much of a non-gRPC error body goes into the status message.
+const ERROR_BODY_LIMIT: usize = 1024;
+
+/// The readable text of an error body: markup tags dropped, whitespace runs made one space,
+/// at most 256 characters (a proxy's HTML page becomes "502 Bad Gateway … nginx/1.22.1").
+fn error_body_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut plain = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                plain.push(' ');
+            }
+            '>' if in_tag => in_tag = false,
+            _ if in_tag => {}
+            c if c.is_control() => plain.push(' '),
+            c => plain.push(c),
+        }
+    }
+    plain
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(256)
+        .collect()
+}
+
 /// Checks the content-type of a 200 response that is not trailers-only-with-status
 /// (see the table in the module doc).
 fn check_content_type(headers: &HeaderMap) -> Result<(), Status> {
@@ -567,6 +651,26 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_body_text_keeps_a_proxy_page_words() {
+        // nginx 1.22's own 502 page, byte for byte.
+        let page = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
+            <center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n\
+            </body>\r\n</html>\r\n";
+        assert_eq!(
+            error_body_text(page),
+            "502 Bad Gateway 502 Bad Gateway nginx/1.22.1"
+        );
+        assert_eq!(
+            error_body_text(b"upstream timed out\n"),
+            "upstream timed out"
+        );
+        assert_eq!(error_body_text(b""), "");
+        // Bounded, and invalid UTF-8 is replaced, never an error.
+        assert_eq!(error_body_text(&[b'x'; 2000]).len(), 256);
+        assert_eq!(error_body_text(b"\xff ok"), "\u{fffd} ok");
+    }
 
     #[test]
     fn content_type_rules() {

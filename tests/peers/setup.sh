@@ -3,6 +3,8 @@
 #   - grpc-go and its code generators from Debian's packages (GOPATH mode, no module proxy);
 #   - protoc from Debian (only to prove the plugin works under a real protoc);
 #   - h2load (nghttp2-client) for the benchmark harness (bench/run calls this script when a tool is missing);
+#   - nginx, which the nginx suites start themselves (tests/nginx.rs, tests/nginx_tls.rs);
+#   - kubernetes-validate from PyPI in target/venv, the offline manifest check (tests/deploy.rs);
 #   - Python grpcio (+ grpcio-tools, prometheus_client) from PyPI in target/venv;
 #   - Node (Debian's nodejs + npm, only when no node/npm is on the PATH) and @grpc/grpc-js +
 #     @grpc/proto-loader from the npm registry into target/node (npm ci from tests/node's lock).
@@ -11,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 debs=(golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
-      protoc-gen-go protoc-gen-go-grpc protobuf-compiler grpc-proto nghttp2-client)
+      protoc-gen-go protoc-gen-go-grpc protobuf-compiler grpc-proto nghttp2-client
+      nginx)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,6 +35,12 @@ fi
 if ! "$venv/bin/python" -c "import grpc, grpc_tools, prometheus_client" 2>/dev/null; then
   echo "setup: installing ${pkgs[*]} into $venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${pkgs[@]}"
+fi
+# kubernetes-validate: Kubernetes' JSON schemas shipped in the package, so the manifests in
+# deploy/kubernetes/ validate offline (tests/deploy.rs).
+if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  echo "setup: installing kubernetes-validate into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check kubernetes-validate
 fi
 
 # grpc-js: the versions pinned in tests/node/package.json, exactly as its committed lock file
