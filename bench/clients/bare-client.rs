@@ -179,8 +179,6 @@ fn main() {
     }
 }
 
-/// `count` SayHello calls, one after the other.
-
 /// INTERNAL with `what` unless `ok`: a wrong answer fails the run like a failed call.
 fn expect(ok: bool, what: &str) -> Result<(), Status> {
     if ok {
