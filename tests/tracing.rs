@@ -136,9 +136,23 @@ fn field<'a>(fields: &'a BTreeMap<String, String>, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no field {name} in {fields:?}"))
 }
 
+/// The tests of this file run one at a time. `tracing` caches, per callsite, whether any
+/// subscriber wants it; a callsite first reached on one thread with no subscriber, while
+/// another test's scoped subscriber is being installed, can keep "never" and lose that test's
+/// spans (seen in CI: the server span of a call missing). Run in turn, each new subscriber
+/// rebuilds the cache before its calls start.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Runs `body` on a current-thread runtime with `recorder` as the default subscriber, so that
 /// the server's and the client's tasks all emit to it.
 fn traced<F: std::future::Future<Output = ()>>(recorder: &Recorder, body: impl FnOnce() -> F) {
+    let _serial = serial();
     let dispatch = tracing::Dispatch::new(recorder.clone());
     tracing::dispatcher::with_default(&dispatch, || {
         tokio::runtime::Builder::new_current_thread()
@@ -258,6 +272,7 @@ fn a_callers_mistake_is_debug_and_a_server_fault_is_error() {
 
 #[test]
 fn nothing_is_recorded_without_a_subscriber_and_calls_still_work() {
+    let _serial = serial();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
