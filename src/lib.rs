@@ -15,7 +15,7 @@
 //!
 //! | layer | files under `src/` | job |
 //! |---|---|---|
-//! | helpers | `lock.rs`, `first.rs`, `base64.rs` | one way to take a mutex; a two-future select; the `-bin` value encoding |
+//! | helpers | `lock.rs`, `first.rs`, `base64.rs`, `test_rng.rs` (tests only) | one way to take a mutex; a two-future select; the `-bin` value encoding; the property tests' random numbers |
 //! | header names | `headers.rs` | every header name and value the protocol spells, in one place |
 //! | metadata | `metadata.rs` | [`Metadata`]: ASCII and `-bin` keys over an h2 header map; a bad key is an [`InvalidMetadata`] |
 //! | status | `status.rs` | [`Code`], [`Status`] (with its trailing metadata), `grpc-status` / `grpc-message` trailers |
@@ -93,6 +93,8 @@ mod peer;
 pub mod server;
 pub mod services;
 mod status;
+#[cfg(test)]
+mod test_rng;
 pub mod testing;
 mod timeout;
 mod transport;

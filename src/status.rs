@@ -930,22 +930,7 @@ mod tests {
         assert_eq!(Status::ok().to_string(), "OK (0)");
     }
 
-    /// A tiny deterministic generator (xorshift64*) for the property tests: no new dependency,
-    /// and a failure replays from its seed.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n.max(1)
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// Property: any code, any message (any Unicode, `%` included) and any details survive
     /// the trip through trailers.

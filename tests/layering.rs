@@ -34,6 +34,10 @@ const LAYERS: &[(&str, &str)] = &[
     ),
     ("first", "a two-future select; names nothing of the crate"),
     (
+        "test_rng",
+        "the property tests' generator (cfg(test)); names nothing of the crate",
+    ),
+    (
         "base64",
         "the `-bin` value encoding; names nothing of the crate",
     ),
