@@ -36,3 +36,7 @@ bash fuzz/run
 # spans and fields a subscriber sees (docs/tracing.md).
 cargo clippy --workspace --all-targets --quiet --features tracing -- -D warnings
 cargo test --features tracing --lib --test tracing --test interceptors
+# gRPC-Web (feature web): clippy, then HTTP/1.1 and HTTP/2 gRPC-Web clients against the server's
+# port, CORS and the bad inputs (docs/web.md).
+cargo clippy --workspace --all-targets --quiet --features web -- -D warnings
+cargo test --features web --lib --test web

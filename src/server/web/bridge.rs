@@ -326,7 +326,14 @@ pub(crate) fn serve_h2(
     let peer = peer.clone();
     Some(Box::pin(async move {
         let (parts, body) = request.into_parts();
-        let answer = answer(&shared, parts, Inbound::H2(body), &peer).await;
+        // The client may reset the stream at any time (a page cancelling its call): stop then,
+        // which drops the loopback call and so cancels the handler.
+        let work = answer(&shared, parts, Inbound::H2(body), &peer);
+        let reset = poll_fn(|cx| respond.poll_reset(cx));
+        let answer = match first(work, reset).await {
+            First::A(answer) => answer,
+            First::B(_) => return,
+        };
         let mut response = http::Response::new(());
         *response.status_mut() = answer.status;
         *response.headers_mut() = answer.headers;
@@ -344,10 +351,17 @@ pub(crate) fn serve_h2(
         loop {
             let mut chunk = match (data.take(), stream.as_mut()) {
                 (Some(text), _) => text,
-                (None, Some(body)) => match poll_fn(|cx| body.poll_chunk(cx)).await {
-                    Some(chunk) => chunk,
-                    None => break,
-                },
+                (None, Some(body)) => {
+                    let next = poll_fn(|cx| match send.poll_reset(cx) {
+                        Poll::Ready(_) => Poll::Ready(None),
+                        Poll::Pending => body.poll_chunk(cx).map(Some),
+                    });
+                    match next.await {
+                        Some(Some(chunk)) => chunk,
+                        Some(None) => break,
+                        None => return,
+                    }
+                }
                 (None, None) => break,
             };
             if poll_fn(|cx| poll_write(&mut send, &mut chunk, false, cx))
