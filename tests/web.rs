@@ -754,9 +754,12 @@ async fn native_grpc_on_the_same_port_is_unchanged() {
     }
 }
 
+/// One call as an interceptor saw it: its path and the peer's address.
+type SeenCall = (String, Option<SocketAddr>);
+
 /// Records each call's path and the peer address the server saw.
 #[derive(Clone, Default)]
-struct Seen(std::sync::Arc<std::sync::Mutex<Vec<(String, Option<SocketAddr>)>>>);
+struct Seen(std::sync::Arc<std::sync::Mutex<Vec<SeenCall>>>);
 
 impl bare_grpc::interceptor::Interceptor for Seen {
     type State = ();
