@@ -28,7 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 
 use super::frame::{self, Body, TextDecoder};
-use super::{Cors, Web};
+use super::{Web, cors};
 use crate::call::CallKind;
 use crate::first::{First, first};
 use crate::headers::{APPLICATION_GRPC, TRAILERS};
@@ -457,12 +457,19 @@ async fn answer(
     let cors = web.config.cors.as_ref();
     let origin = parts.headers.get(header::ORIGIN).cloned();
     if parts.method == Method::OPTIONS {
-        return preflight(cors, &parts.headers);
+        return match cors::preflight(cors, &parts.headers) {
+            Ok(headers) => Answer {
+                status: StatusCode::NO_CONTENT,
+                headers,
+                body: Outbound::Empty,
+            },
+            Err((status, why)) => refusal(status, &why),
+        };
     }
     let mut answer = call(shared, web, parts, body, peer, loopback).await;
     if let (Some(cors), Some(origin)) = (cors, origin) {
         if cors.origin_allowed(origin.as_bytes()) {
-            allow_origin(cors, origin, &mut answer.headers);
+            cors::allow_origin(cors, origin, &mut answer.headers);
             if let Ok(value) = HeaderValue::from_str(&cors.expose_headers.join(", ")) {
                 answer
                     .headers
@@ -470,93 +477,6 @@ async fn answer(
             }
         }
     }
-    answer
-}
-
-/// `Access-Control-Allow-Origin` (the origin itself, or `*` for any origin without
-/// credentials), `Vary: Origin`, and `Allow-Credentials` when configured.
-fn allow_origin(cors: &Cors, origin: HeaderValue, headers: &mut HeaderMap) {
-    let value = if cors.any_origin && !cors.allow_credentials {
-        HeaderValue::from_static("*")
-    } else {
-        origin
-    };
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-    headers.append(header::VARY, HeaderValue::from_static("origin"));
-    if cors.allow_credentials {
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
-    }
-}
-
-/// A CORS preflight (Fetch standard § CORS-preflight request): allowed only when CORS is
-/// configured and the origin, the method (POST) and every requested header are allowed;
-/// every refusal says why, as text, with HTTP 403.
-fn preflight(cors: Option<&Cors>, headers: &HeaderMap) -> Answer {
-    let (Some(origin), Some(method)) = (
-        headers.get(header::ORIGIN),
-        headers.get(header::ACCESS_CONTROL_REQUEST_METHOD),
-    ) else {
-        return refusal(
-            StatusCode::BAD_REQUEST,
-            "OPTIONS without Origin and Access-Control-Request-Method is not a CORS preflight",
-        );
-    };
-    let Some(cors) = cors else {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "CORS is not enabled on this gRPC-Web server: cross-origin calls are refused",
-        );
-    };
-    if !cors.origin_allowed(origin.as_bytes()) {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            &format!("CORS: origin {origin:?} is not allowed"),
-        );
-    }
-    if method.as_bytes() != b"POST" {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            &format!("CORS: method {method:?} is not allowed (gRPC-Web uses POST)"),
-        );
-    }
-    let requested = headers
-        .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .filter(|name| !name.is_empty())
-        .collect::<Vec<_>>();
-    if let Some(name) = requested
-        .iter()
-        .find(|name| !cors.allow_headers.contains(name))
-    {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            &format!("CORS: request header {name:?} is not allowed"),
-        );
-    }
-    let mut answer = Answer {
-        status: StatusCode::NO_CONTENT,
-        headers: HeaderMap::new(),
-        body: Outbound::Empty,
-    };
-    allow_origin(cors, origin.clone(), &mut answer.headers);
-    let h = &mut answer.headers;
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("POST, OPTIONS"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&cors.allow_headers.join(", ")) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, value);
-    }
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from(cors.max_age.as_secs()),
-    );
     answer
 }
 

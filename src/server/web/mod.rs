@@ -57,6 +57,7 @@
 //! HTTP/1.1 cleartext, not over TLS.
 
 mod bridge;
+mod cors;
 mod frame;
 
 use std::time::Duration;
