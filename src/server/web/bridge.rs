@@ -1,6 +1,7 @@
-//! The gRPC-Web bridge's I/O: HTTP/1.1 connections served by hyper, gRPC-Web streams caught
-//! on the h2 path, and the in-memory HTTP/2 connection that turns each gRPC-Web call into a
-//! native one on the same server (the module doc of `server::web` draws the whole path).
+//! The gRPC-Web bridge: gRPC-Web streams caught on the h2 path, the answer to every gRPC-Web
+//! request (from here or from `http1.rs`), and the in-memory HTTP/2 connection that turns each
+//! gRPC-Web call into a native one on the same server (the module doc of `server::web` draws
+//! the whole path).
 //!
 //! One call, in order: CORS preflight or headers; method and `content-type`; the route looked
 //! up (a client-streaming or bidi method ends here with UNIMPLEMENTED); the request body read
@@ -11,9 +12,7 @@
 //! answer stays trailers-only: the status goes in the response headers with an empty body
 //! (PROTOCOL-WEB § Message framing item 4).
 
-use std::convert::Infallible;
 use std::future::{Future, poll_fn};
-use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
@@ -22,9 +21,8 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
-use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::rt::ReadBufCursor;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use hyper::body::Incoming;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use super::frame::{self, Body, TextDecoder};
@@ -114,7 +112,7 @@ impl WebState {
     /// A new in-memory HTTP/2 connection to this server: its client half, and the future that
     /// drives both ends (h2's client connection, then the server's connection task), for the
     /// caller to run. Calls on it see `peer` unless their request names another.
-    async fn loopback(
+    pub(super) async fn loopback(
         &self,
         peer: Peer,
     ) -> Result<
@@ -219,8 +217,10 @@ impl Streams for Loopback {
 }
 
 /// A request body from either HTTP version.
-enum Inbound {
+pub(super) enum Inbound {
+    /// From hyper (HTTP/1.1).
     H1(Incoming),
+    /// From h2 (gRPC-Web on an HTTP/2 connection).
     H2(h2::RecvStream),
 }
 
@@ -253,14 +253,14 @@ impl Inbound {
 }
 
 /// The answer to one request, for either HTTP version to write.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Outbound,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Outbound,
 }
 
 /// A response body.
-enum Outbound {
+pub(super) enum Outbound {
     /// Nothing (trailers-only, preflight).
     Empty,
     /// A fixed body (a refusal's text).
@@ -271,14 +271,14 @@ enum Outbound {
 
 /// A native response body turned into gRPC-Web: DATA payloads as they are (or base64), the
 /// trailers as the trailer frame.
-struct ResponseBody {
+pub(super) struct ResponseBody {
     recv: h2::RecvStream,
     body: Body,
-    done: bool,
+    pub(super) done: bool,
 }
 
 impl ResponseBody {
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    pub(super) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if self.done {
             return Poll::Ready(None);
         }
@@ -318,54 +318,6 @@ impl ResponseBody {
 /// `grpc-status`, `grpc-message` (and details) as header fields.
 fn status_headers(status: &Status) -> HeaderMap {
     respond::trailers(status, &crate::metadata::Metadata::new())
-}
-
-/// Serves one HTTP/1.1 connection (the sniffed first octets were not the HTTP/2 preface)
-/// until it closes, or until shutdown lets its request in progress finish.
-pub(crate) async fn serve_http1<IO>(
-    shared: Arc<Shared>,
-    io: IO,
-    peer: Peer,
-    mut shutdown: watch::Receiver<bool>,
-) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    // This connection's own loopback, driven in this task beside hyper: a call crosses no
-    // task boundary on its way to the handler and back.
-    let Some(web) = shared.web.as_ref() else {
-        return;
-    };
-    let Ok((sender, driver)) = web.loopback(peer.clone()).await else {
-        return;
-    };
-    let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-        let shared = Arc::clone(&shared);
-        let peer = peer.clone();
-        let sender = sender.clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let answer = answer(&shared, parts, Inbound::H1(body), &peer, Some(sender)).await;
-            let mut response = http::Response::new(answer.body);
-            *response.status_mut() = answer.status;
-            *response.headers_mut() = answer.headers;
-            Ok::<_, Infallible>(response)
-        }
-    });
-    let hyper = async move {
-        let connection =
-            hyper::server::conn::http1::Builder::new().serve_connection(HyperIo::new(io), service);
-        let mut connection = std::pin::pin!(connection);
-        if *shutdown.borrow() {
-            connection.as_mut().graceful_shutdown();
-        } else if let First::B(_) = first(shutdown.changed(), connection.as_mut()).await {
-            return;
-        } else {
-            connection.as_mut().graceful_shutdown();
-        }
-        let _ = connection.await;
-    };
-    // Once hyper is done, nothing can use the loopback any more: it goes with it.
-    let _ = first(hyper, driver).await;
 }
 
 /// Serves one gRPC-Web request (or CORS preflight) that arrived on an HTTP/2 connection; the
@@ -444,7 +396,7 @@ pub(crate) fn is_web(request: &http::Request<h2::RecvStream>) -> bool {
 }
 
 /// The answer to one request on the gRPC-Web side of the port.
-async fn answer(
+pub(super) async fn answer(
     shared: &Shared,
     parts: http::request::Parts,
     body: Inbound,
@@ -680,103 +632,4 @@ fn loopback_request(parts: http::request::Parts, peer: Option<&Peer>) -> http::R
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
     request
-}
-
-impl hyper::body::Body for Outbound {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match self.get_mut() {
-            Outbound::Empty => Poll::Ready(None),
-            Outbound::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            Outbound::Stream(body) => body
-                .poll_chunk(cx)
-                .map(|chunk| chunk.map(|d| Ok(Frame::data(d)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            Outbound::Empty => true,
-            Outbound::Full(data) => data.is_none(),
-            Outbound::Stream(body) => body.done,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            Outbound::Empty => SizeHint::with_exact(0),
-            Outbound::Full(data) => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
-            }
-            Outbound::Stream(_) => SizeHint::default(),
-        }
-    }
-}
-
-/// A tokio byte stream as hyper's I/O traits. Reads go through a buffer of its own, made
-/// once: hyper's cursor can only be filled from initialized bytes without `unsafe`, and a
-/// fresh zeroed array per read cost more than the rest of the read path (a profile of the
-/// HTTP/1.1 bench row had `memset` at 28 % of the server's instructions).
-struct HyperIo<IO> {
-    io: IO,
-    scratch: Box<[u8]>,
-}
-
-impl<IO> HyperIo<IO> {
-    fn new(io: IO) -> Self {
-        HyperIo {
-            io,
-            scratch: vec![0u8; 16 * 1024].into_boxed_slice(),
-        }
-    }
-}
-
-impl<IO: AsyncRead + Unpin> hyper::rt::Read for HyperIo<IO> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let want = buf.remaining().min(this.scratch.len());
-        let mut read = ReadBuf::new(&mut this.scratch[..want]);
-        ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
-        buf.put_slice(read.filled());
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<IO> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
 }
