@@ -121,7 +121,10 @@ async fn a_call_over_the_servers_stream_limit_waits_for_a_free_stream() {
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!third.is_finished(), "the third call did not wait for a stream");
+    assert!(
+        !third.is_finished(),
+        "the third call did not wait for a stream"
+    );
     first.finish();
     assert!(matches!(
         timeout(STEP, first_responses.message()).await.unwrap(),
