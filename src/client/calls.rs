@@ -285,6 +285,7 @@ impl Channel {
         let info = move || {
             CallInfo::client(kind, path, deadline, options.is_secure())
                 .with_plaintext_credentials(options.plaintext_credentials)
+                .with_authority(self.inner.target.authority.clone())
         };
         if !chain.waits() {
             return chain.start(info, request.metadata_mut());
