@@ -25,8 +25,11 @@ use tracing::{Event, Level, Metadata, Subscriber};
 #[derive(Default)]
 struct Seen {
     spans: BTreeMap<u64, (String, BTreeMap<String, String>)>,
-    events: Vec<(Level, Option<u64>, BTreeMap<String, String>, String)>,
+    events: Vec<SeenEvent>,
 }
+
+/// One event: its level, parent span, fields and target.
+type SeenEvent = (Level, Option<u64>, BTreeMap<String, String>, String);
 
 thread_local! {
     /// The spans this thread has entered and not left, innermost last.
