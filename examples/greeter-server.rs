@@ -17,6 +17,8 @@
 //! nothing tuned, so that the figures say what the runtime costs out of the box. The
 //! tonic, grpc-go and raw-h2 peers in `bench/` implement the same table.
 //! `--threads` sets the tokio worker count (default 1), as the peers' flag does.
+//! `--max-concurrent-streams N` raises (or lowers) SETTINGS_MAX_CONCURRENT_STREAMS from the
+//! default 200 (`bench/soak/run` holds 1,000 calls open on one connection).
 //! `--tls-cert F --tls-key F` (PEM files; needs `--features tls`) serve TLS instead of h2c,
 //! for the TLS rows of the benchmark.
 //! `--interceptor sync` or `--interceptor async` installs one interceptor that admits every
@@ -150,6 +152,10 @@ fn main() -> std::io::Result<()> {
         .enable_all()
         .build()?;
     let builder = with_web(with_tls(Server::builder(), &args)?, &args);
+    let builder = match flag(&args, "--max-concurrent-streams", 0) {
+        0 => builder,
+        max => builder.max_concurrent_streams(u32::try_from(max).unwrap_or(u32::MAX)),
+    };
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let builder = match interceptor.as_deref() {

@@ -1,5 +1,7 @@
 //! Many calls on one channel: every call is a stream on ONE HTTP/2 connection, and a long bidi
-//! call interleaves with unary calls on it.
+//! call interleaves with unary calls on it. The server's SETTINGS_MAX_CONCURRENT_STREAMS
+//! (200 by default) is respected: calls over it wait for a stream to close instead of failing,
+//! and 1,000 calls stay open on one connection once the server raises it.
 
 mod client_support;
 
@@ -7,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bare_grpc::{Channel, Request};
-use client_support::{BIDI, STEP, UNARY, start_echo};
+use client_support::{BIDI, STEP, UNARY, start_echo, start_echo_with};
 use tokio::time::timeout;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,5 +83,80 @@ async fn bidi_and_unary_calls_interleave_on_one_connection() {
     while let Some(joined) = unary_calls.join_next().await {
         joined.expect("unary task");
     }
+    assert_eq!(server.connection_count(), 1);
+}
+
+/// Opens a bidi call and makes one round trip, so the stream is open on both sides.
+async fn open_bidi(
+    channel: &Channel,
+) -> (
+    bare_grpc::client::RequestSink<String>,
+    bare_grpc::ResponseStream<String>,
+) {
+    let (mut sink, mut responses) = channel
+        .bidi::<String, String>(BIDI, Request::new(()))
+        .await
+        .unwrap();
+    sink.send("open".into()).await.unwrap();
+    assert_eq!(responses.message().await.unwrap().as_deref(), Some("open"));
+    (sink, responses)
+}
+
+/// A server that allows 2 streams per connection, both held by bidi calls: a third call on
+/// the same channel waits (h2 keeps its HEADERS until the server's limit allows it, RFC 9113
+/// §5.1.2) instead of failing or opening another connection, and completes as soon as one of
+/// the two ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_over_the_servers_stream_limit_waits_for_a_free_stream() {
+    let server = start_echo_with(|builder| builder.max_concurrent_streams(2)).await;
+    let channel = Channel::connect(&server.addr.to_string()).await.unwrap();
+    let (first, mut first_responses) = timeout(STEP, open_bidi(&channel)).await.unwrap();
+    let _second = timeout(STEP, open_bidi(&channel)).await.unwrap();
+    let third = tokio::spawn({
+        let channel = channel.clone();
+        async move {
+            channel
+                .unary::<String, String>(UNARY, Request::new("third".into()))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !third.is_finished(),
+        "the third call did not wait for a stream"
+    );
+    first.finish();
+    assert!(matches!(
+        timeout(STEP, first_responses.message()).await.unwrap(),
+        Ok(None)
+    ));
+    let answer = timeout(STEP, third).await.unwrap().unwrap().unwrap();
+    assert_eq!(answer.into_inner(), "third");
+    assert_eq!(server.connection_count(), 1);
+}
+
+/// Issue 15's "1,000 over one connection with max_concurrent_streams raised": 1,000 bidi calls
+/// open at once on one connection to a server that allows 1,000, then all finished, all OK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_open_bidi_calls_on_one_connection_with_the_limit_raised() {
+    let server = start_echo_with(|builder| builder.max_concurrent_streams(1000)).await;
+    let channel = Channel::connect(&server.addr.to_string()).await.unwrap();
+    let all = timeout(Duration::from_secs(60), async {
+        let mut open = Vec::new();
+        for _ in 0..1000 {
+            open.push(open_bidi(&channel).await);
+        }
+        let mut ok = 0;
+        for (sink, mut responses) in open {
+            sink.finish();
+            if matches!(responses.message().await, Ok(None)) {
+                ok += 1;
+            }
+        }
+        ok
+    })
+    .await
+    .expect("1,000 bidi calls did not finish within 60 s");
+    assert_eq!(all, 1000);
     assert_eq!(server.connection_count(), 1);
 }

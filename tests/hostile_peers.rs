@@ -39,10 +39,13 @@ const END_HEADERS: u8 = 0x4;
 const PROTOCOL_ERROR: u32 = 0x1;
 const FLOW_CONTROL_ERROR: u32 = 0x3;
 const SETTINGS_TIMEOUT: u32 = 0x4;
+const REFUSED_STREAM: u32 = 0x7;
 const CANCEL: u32 = 0x8;
 const ENHANCE_YOUR_CALM: u32 = 0xb;
 /// SETTINGS_MAX_HEADER_LIST_SIZE's identifier (§6.5.2).
 const MAX_HEADER_LIST_SIZE: u16 = 0x6;
+/// SETTINGS_MAX_CONCURRENT_STREAMS's identifier (§6.5.2).
+const MAX_CONCURRENT_STREAMS: u16 = 0x3;
 
 /// One frame.
 fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
@@ -788,7 +791,9 @@ async fn header_list_limit_holds_before_the_settings_ack() {
 /// the connection serves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_frames_of_calls_ended_by_deadline_do_not_close_the_connection() {
-    let server = server().await;
+    // 500 calls open at once, past the default 200 streams per connection: raised, so the
+    // test is about remembered resets, not about the stream limit.
+    let server = start_echo_with(|builder| builder.max_concurrent_streams(1000)).await;
     let mut raw = Raw::connect(server.addr).await;
     let mut block = request_block(UNARY);
     literal(&mut block, "grpc-timeout", b"1m");
@@ -819,4 +824,57 @@ async fn late_frames_of_calls_ended_by_deadline_do_not_close_the_connection() {
     }
     assert!(raw.send(&unary_frames(next, UNARY)).await);
     assert_eq!(raw.stream_end(next).await, None);
+}
+
+/// SETTINGS_MAX_CONCURRENT_STREAMS is announced (200 by default, or what the builder says), and
+/// a client that opens more streams than that anyway gets the one over the limit refused with
+/// RST_STREAM(REFUSED_STREAM) (RFC 9113 §5.1.2), its other calls untouched; once a stream
+/// closes, the next one is accepted on the same connection.
+#[tokio::test]
+async fn a_stream_over_max_concurrent_streams_is_refused() {
+    let server = server().await;
+    let raw = Raw::connect(server.addr).await;
+    assert!(
+        raw.server_settings.contains(&(MAX_CONCURRENT_STREAMS, 200)),
+        "{:?}",
+        raw.server_settings
+    );
+    let server = start_echo_with(|builder| builder.max_concurrent_streams(4)).await;
+    let mut raw = Raw::connect(server.addr).await;
+    assert!(
+        raw.server_settings.contains(&(MAX_CONCURRENT_STREAMS, 4)),
+        "{:?}",
+        raw.server_settings
+    );
+    // Four unary calls whose request message has not come yet: all open, all waiting.
+    let mut bytes = Vec::new();
+    for stream in [1, 3, 5, 7] {
+        bytes.extend(frame(HEADERS, END_HEADERS, stream, &request_block(UNARY)));
+    }
+    // The fifth, over the limit.
+    bytes.extend(unary_frames(9, UNARY));
+    assert!(raw.send(&bytes).await);
+    assert_eq!(raw.stream_end(9).await, Some(REFUSED_STREAM));
+    // The four were not disturbed: each completes when its message comes.
+    for stream in [1, 3, 5, 7] {
+        assert!(
+            raw.send(&frame(DATA, END_STREAM, stream, &grpc_message("hi")))
+                .await
+        );
+        assert_eq!(raw.stream_end(stream).await, None, "stream {stream}");
+    }
+    // The connection serves on: a new stream is accepted once the closed ones are released
+    // (h2 counts a stream until the server has dropped it, a moment after its trailers).
+    let mut next = 11;
+    let accepted = loop {
+        assert!(raw.send(&unary_frames(next, UNARY)).await);
+        match raw.stream_end(next).await {
+            None => break next,
+            Some(code) => assert_eq!(code, REFUSED_STREAM),
+        }
+        assert!(next < 11 + 2 * 50, "never accepted another stream");
+        next += 2;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("max_concurrent_streams 4: stream {accepted} accepted after the four closed");
 }

@@ -3,18 +3,25 @@
 //! the flow-control windows and one message per call (the bound is stated and measured below),
 //! the handler's `send` (or the client's upload) waits, other connections are served at normal
 //! latency meanwhile, and `Builder::send_stall_timeout` ends the stalled calls with
-//! RESOURCE_EXHAUSTED on both sides.
+//! RESOURCE_EXHAUSTED on both sides. The client's counterpart, `ChannelBuilder::send_stall_timeout`,
+//! ends client-streaming and bidi uploads that our server or a grpc-go server
+//! (`tests/go/src/bare-grpc-kit/never-read-server`) never reads, with the same code, and the
+//! channel serves on.
 
 mod client_support;
+mod common;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bare_grpc::codegen::{
-    CallKind, ClientStreamingMethod, Route, ServerStreamingMethod, Service, serve_client_streaming,
-    serve_server_streaming,
+    BidiMethod, CallKind, ClientStreamingMethod, Route, ServerStreamingMethod, Service, serve_bidi,
+    serve_client_streaming, serve_server_streaming,
 };
 use bare_grpc::{Channel, Code, Request, Response, ResponseSink, Server, Status, Streaming};
 use client_support::{IterStream, UNARY, bounded, start_echo};
@@ -24,6 +31,8 @@ use tokio::sync::mpsc;
 const FLOOD: &str = "/test.Slow/Flood";
 /// Client streaming: never reads the upload; answers when the call is cancelled (never).
 const IGNORE: &str = "/test.Slow/Ignore";
+/// Bidi: never reads the request stream, never answers.
+const IGNORE_BIDI: &str = "/test.Slow/IgnoreBidi";
 const MESSAGE: usize = 1 << 20;
 const CALLS: usize = 100;
 
@@ -47,6 +56,12 @@ impl Service for Slow {
             method: "Ignore",
             kind: CallKind::ClientStreaming,
             handler: serve_client_streaming::<Self, 1>,
+        },
+        Route {
+            path: IGNORE_BIDI,
+            method: "IgnoreBidi",
+            kind: CallKind::Bidi,
+            handler: serve_bidi::<Self, 2>,
         },
     ];
 }
@@ -80,7 +95,20 @@ impl ClientStreamingMethod<1> for Slow {
     }
 }
 
-/// A server of `Slow` and the echo service's unary method on one port.
+impl BidiMethod<2> for Slow {
+    type In = String;
+    type Out = String;
+
+    async fn call(
+        &self,
+        _request: Request<Streaming<String>>,
+        _sink: ResponseSink<String>,
+    ) -> Result<(), Status> {
+        std::future::pending().await
+    }
+}
+
+/// A server of `Slow` on a free loopback port.
 struct SlowServer {
     addr: SocketAddr,
     sent: Arc<AtomicUsize>,
@@ -264,4 +292,172 @@ async fn a_server_that_never_reads_holds_the_upload_to_the_window() {
         "the upload ran ahead of the window: {pulled} messages"
     );
     assert!(latency < Duration::from_millis(500), "{latency:?}");
+}
+
+// ---- the client's send stall timeout ------------------------------------------------------
+
+/// The stall timeout of the client tests: long enough that a loaded machine's scheduling
+/// delays are not a stall, short enough for a quick test.
+const CLIENT_STALL: Duration = Duration::from_millis(400);
+
+/// A channel to `addr` with the client's send stall timeout set.
+fn stalling_channel(addr: SocketAddr) -> Channel {
+    Channel::builder(&addr.to_string())
+        .unwrap()
+        .send_stall_timeout(CLIENT_STALL)
+        .lazy()
+}
+
+/// A client stream of up to 200 messages of 1 MiB to `path` of a server that never reads it:
+/// the call ends RESOURCE_EXHAUSTED ("send stall timeout") once the window stays closed for
+/// [`CLIENT_STALL`], long before the call's 30 s deadline. Returns how many messages were
+/// pulled from the caller's stream.
+async fn stalled_client_stream(channel: &Channel, path: &'static str) -> usize {
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let messages = (0..200).map(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        "u".repeat(MESSAGE)
+    });
+    let mut request = Request::new(IterStream(messages));
+    request.set_timeout(Duration::from_secs(30));
+    let start = Instant::now();
+    let outcome = bounded(channel.client_streaming::<String, String, _>(path, request)).await;
+    let took = start.elapsed();
+    let status = outcome.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("send stall timeout"),
+        "{status:?}"
+    );
+    assert!(took >= CLIENT_STALL, "{took:?}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    let pulled = pulled.load(Ordering::SeqCst);
+    assert!(pulled < 200, "the whole upload went out: {pulled}");
+    eprintln!("{path}: client stream stalled after {pulled} of 200 messages, ended after {took:?}");
+    pulled
+}
+
+/// A bidi call to `path` of a server that never reads: 1 MiB messages are sent until `send`
+/// fails, which must be RESOURCE_EXHAUSTED from the stall timeout; the response side then
+/// ends RESOURCE_EXHAUSTED too.
+async fn stalled_bidi(channel: &Channel, path: &'static str) {
+    let mut request = Request::new(());
+    request.set_timeout(Duration::from_secs(30));
+    let (mut sink, mut responses) = bounded(channel.bidi::<String, String>(path, request))
+        .await
+        .unwrap();
+    let message = "b".repeat(MESSAGE);
+    let start = Instant::now();
+    let mut sent = 0;
+    let failed = loop {
+        match bounded(sink.send(message.clone())).await {
+            Ok(()) => sent += 1,
+            Err(status) => break status,
+        }
+        assert!(sent < 200, "200 MiB went to a server that reads nothing");
+    };
+    let took = start.elapsed();
+    assert_eq!(failed.code(), Code::ResourceExhausted, "{failed:?}");
+    assert!(
+        failed.message().contains("send stall timeout"),
+        "{failed:?}"
+    );
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    let status = bounded(responses.message()).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("send stall timeout"),
+        "{status:?}"
+    );
+    eprintln!("{path}: bidi stalled after {sent} messages sent, ended after {took:?}");
+}
+
+/// Our server, whose client-streaming and bidi handlers never read: both uploads end
+/// RESOURCE_EXHAUSTED after the client's stall timeout, and the channel then serves a
+/// server-streaming call on the same connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_send_stall_timeout_ends_uploads_our_server_never_reads() {
+    let server = start_slow(None).await;
+    let channel = stalling_channel(server.addr);
+    stalled_client_stream(&channel, IGNORE).await;
+    stalled_bidi(&channel, IGNORE_BIDI).await;
+    let mut stream =
+        bounded(channel.server_streaming::<String, String>(FLOOD, Request::new(String::new())))
+            .await
+            .unwrap();
+    let first = bounded(stream.message()).await.unwrap().unwrap();
+    assert_eq!(first.len(), MESSAGE);
+}
+
+/// Without the stall timeout the same upload is only bounded by its deadline
+/// (`a_server_that_never_reads_holds_the_upload_to_the_window` above): the timeout is what
+/// ends it early, so this is the same call with a short deadline and no stall timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_client_stall_timeout_a_never_read_bidi_waits_for_its_deadline() {
+    let server = start_slow(None).await;
+    let channel = Channel::lazy(&server.addr.to_string()).unwrap();
+    let mut request = Request::new(());
+    request.set_timeout(Duration::from_millis(1500));
+    let (mut sink, _responses) = bounded(channel.bidi::<String, String>(IGNORE_BIDI, request))
+        .await
+        .unwrap();
+    let message = "b".repeat(MESSAGE);
+    let start = Instant::now();
+    let failed = loop {
+        if let Err(status) = bounded(sink.send(message.clone())).await {
+            break status;
+        }
+    };
+    assert_eq!(failed.code(), Code::DeadlineExceeded, "{failed:?}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(1000),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// grpc-go's never-reading server (`bare-grpc-never-read-server`), built once per test binary
+/// by `tests/go/kit-build.sh`.
+fn never_read_server() -> SocketAddr {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    let binary = BINARY.get_or_init(|| {
+        let script = common::repo_root().join("tests/go/kit-build.sh");
+        let out = common::run_peer(Command::new(&script), Duration::from_secs(300));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{} failed; run tests/peers/setup.sh if Go is missing\n{stdout}\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+            .lines()
+            .find(|line| line.ends_with("/bare-grpc-never-read-server"))
+            .map(PathBuf::from)
+            .expect("kit-build.sh printed the never-read server's path")
+    });
+    let mut cmd = Command::new(binary);
+    cmd.args(["--port", "0", "--stop_on_stdin_eof"]);
+    common::interop::start_peer_server(cmd, "the grpc-go never-read server")
+}
+
+/// A grpc-go server whose handler never calls `RecvMsg`: grpc-go then never returns the
+/// stream's window (it may grow it once by its BDP estimate), the client stream and the bidi
+/// upload stall, both end RESOURCE_EXHAUSTED after the client's stall timeout, and the
+/// channel then completes a call on the same server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_send_stall_timeout_ends_uploads_grpc_go_never_reads() {
+    let addr = tokio::task::spawn_blocking(never_read_server)
+        .await
+        .unwrap();
+    let channel = stalling_channel(addr);
+    stalled_client_stream(&channel, IGNORE).await;
+    stalled_bidi(&channel, IGNORE_BIDI).await;
+    let mut done = bounded(
+        channel.server_streaming::<String, String>("/test.Slow/Done", Request::new(String::new())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bounded(done.message()).await.unwrap(), None);
 }

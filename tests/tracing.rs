@@ -2,8 +2,10 @@
 //! RPC fields, TRACE events per message, failures at DEBUG (the caller's doing) or ERROR (a
 //! server fault). A small subscriber written on `tracing`'s own `Subscriber` trait records
 //! what the real server and client emit; calls go over TCP loopback (so the server span has a
-//! peer address) and over the in-process channel.
+//! peer address and the client span a server address) and over the in-process channel. A
+//! handler's own events are children of the server span; an unknown method gets a span too.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,11 +19,21 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
-/// What the subscriber saw: spans by id (name and fields) and events (level, parent, fields).
+/// What the subscriber saw: spans by id (name and fields) and events (level, parent, fields,
+/// target). An event's parent is its explicit one or, for a contextual event, the span the
+/// emitting thread is in.
 #[derive(Default)]
 struct Seen {
     spans: BTreeMap<u64, (String, BTreeMap<String, String>)>,
-    events: Vec<(Level, Option<u64>, BTreeMap<String, String>)>,
+    events: Vec<SeenEvent>,
+}
+
+/// One event: its level, parent span, fields and target.
+type SeenEvent = (Level, Option<u64>, BTreeMap<String, String>, String);
+
+thread_local! {
+    /// The spans this thread has entered and not left, innermost last.
+    static ENTERED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
 #[derive(Clone, Default)]
@@ -63,16 +75,32 @@ impl Subscriber for Recorder {
     fn event(&self, event: &Event<'_>) {
         let mut fields = BTreeMap::new();
         event.record(&mut Fields(&mut fields));
-        let parent = event.parent().map(Id::into_u64);
+        let parent = match event.parent() {
+            Some(id) => Some(id.into_u64()),
+            None if event.is_contextual() => {
+                ENTERED.with(|entered| entered.borrow().last().copied())
+            }
+            None => None,
+        };
         let level = *event.metadata().level();
+        let target = event.metadata().target().to_owned();
         self.seen
             .lock()
             .unwrap()
             .events
-            .push((level, parent, fields));
+            .push((level, parent, fields, target));
     }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
+    fn enter(&self, span: &Id) {
+        ENTERED.with(|entered| entered.borrow_mut().push(span.into_u64()));
+    }
+    fn exit(&self, span: &Id) {
+        ENTERED.with(|entered| {
+            let mut entered = entered.borrow_mut();
+            if let Some(at) = entered.iter().rposition(|id| *id == span.into_u64()) {
+                entered.remove(at);
+            }
+        });
+    }
 }
 
 impl Recorder {
@@ -89,12 +117,24 @@ impl Recorder {
         found.into_iter().next().unwrap()
     }
 
+    /// The events of `span` emitted by bare-grpc and by the test's handlers (h2's own trace
+    /// events, emitted while a handler's poll is inside the span, are left out).
     fn events_of(&self, span: u64) -> Vec<(Level, BTreeMap<String, String>)> {
         let seen = self.seen.lock().unwrap();
         seen.events
             .iter()
-            .filter(|(_, parent, _)| *parent == Some(span))
-            .map(|(level, _, fields)| (*level, fields.clone()))
+            .filter(|(_, parent, _, target)| *parent == Some(span) && !target.starts_with("h2"))
+            .map(|(level, _, fields, _)| (*level, fields.clone()))
+            .collect()
+    }
+
+    /// Events with `target` and their parents.
+    fn events_with_target(&self, target: &str) -> Vec<(Option<u64>, BTreeMap<String, String>)> {
+        let seen = self.seen.lock().unwrap();
+        seen.events
+            .iter()
+            .filter(|(_, _, _, t)| t == target)
+            .map(|(_, parent, fields, _)| (*parent, fields.clone()))
             .collect()
     }
 }
@@ -117,6 +157,14 @@ impl ProductInfo for Catalogue {
                 name: "Pixel 8".into(),
                 ..Product::default()
             })),
+            "2" => {
+                // A user's event inside a handler: a child of the call's server span.
+                tracing::info!(product = "2", "looked up in the catalogue");
+                Ok(Response::new(Product {
+                    id: "2".into(),
+                    ..Product::default()
+                }))
+            }
             "boom" => Err(Status::internal("the catalogue is corrupt")),
             id => Err(Status::not_found(format!("no product with id {id:?}"))),
         }
@@ -166,8 +214,11 @@ fn traced<F: std::future::Future<Output = ()>>(recorder: &Recorder, body: impl F
 #[test]
 fn unary_call_has_a_span_per_side_with_the_rpc_fields_and_message_events() {
     let recorder = Recorder::default();
-    traced(&recorder, || async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listening = listener.local_addr().unwrap();
+    traced(&recorder, || async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(server().serve(listener));
         let channel = Channel::connect(&format!("127.0.0.1:{}", addr.port()))
@@ -212,6 +263,77 @@ fn unary_call_has_a_span_per_side_with_the_rpc_fields_and_message_events() {
     assert_eq!(field(&served, "network.peer.address"), "127.0.0.1");
     let port: u16 = field(&served, "network.peer.port").parse().unwrap();
     assert_ne!(port, 0);
+    // The client span names the server it called (OpenTelemetry's server.address/port).
+    let (_, called) = recorder.span("grpc.client", path);
+    assert_eq!(field(&called, "server.address"), "127.0.0.1");
+    let server_port: u16 = field(&called, "server.port").parse().unwrap();
+    assert_eq!(server_port, listening.port());
+}
+
+#[test]
+fn a_handlers_own_events_are_children_of_the_server_span() {
+    let recorder = Recorder::default();
+    traced(&recorder, || async {
+        let client = ProductInfoClient::new(bare_grpc::testing::lazy(&server()));
+        let product = client
+            .get_product(ProductId { value: "2".into() })
+            .await
+            .unwrap();
+        assert_eq!(product.get_ref().id, "2");
+    });
+    let (server_id, _) = recorder.span("grpc.server", "ecommerce.ProductInfo/getProduct");
+    let (client_id, _) = recorder.span("grpc.client", "ecommerce.ProductInfo/getProduct");
+    let mine = recorder.events_with_target(module_path!());
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let (parent, fields) = &mine[0];
+    assert_eq!(field(fields, "message"), "looked up in the catalogue");
+    assert_eq!(field(fields, "product"), "2");
+    assert_eq!(*parent, Some(server_id), "client span is {client_id}");
+}
+
+#[test]
+fn an_unknown_method_gets_a_server_span_with_unimplemented() {
+    let recorder = Recorder::default();
+    traced(&recorder, || async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(server().serve(listener));
+        let channel = Channel::connect(&addr.to_string()).await.unwrap();
+        let status = channel
+            .unary::<ProductId, Product>(
+                "/ecommerce.ProductInfo/deleteProduct",
+                Request::new(ProductId { value: "1".into() }),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unimplemented);
+        // The server serves on: a known method on the same channel.
+        let client = ProductInfoClient::new(channel);
+        client
+            .get_product(ProductId { value: "1".into() })
+            .await
+            .unwrap();
+    });
+    let (id, served) = recorder.span("grpc.server", "_OTHER");
+    assert_eq!(field(&served, "otel.kind"), "server");
+    assert_eq!(field(&served, "rpc.system"), "grpc");
+    assert_eq!(field(&served, "rpc.method"), "_OTHER");
+    assert_eq!(
+        field(&served, "rpc.method_original"),
+        "/ecommerce.ProductInfo/deleteProduct"
+    );
+    assert_eq!(field(&served, "rpc.grpc.status_code"), "12");
+    assert_eq!(field(&served, "otel.status_code"), "ERROR");
+    assert_eq!(field(&served, "network.peer.address"), "127.0.0.1");
+    // UNIMPLEMENTED is the caller's doing: DEBUG, as for any other such code.
+    let failures = recorder.events_of(id);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].0, Level::DEBUG);
+    assert_eq!(field(&failures[0].1, "code"), "UNIMPLEMENTED");
+    let (_, called) = recorder.span("grpc.client", "ecommerce.ProductInfo/deleteProduct");
+    assert_eq!(field(&called, "rpc.grpc.status_code"), "12");
+    // The known call's server span is there as usual.
+    recorder.span("grpc.server", "ecommerce.ProductInfo/getProduct");
 }
 
 #[test]

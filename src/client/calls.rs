@@ -84,6 +84,8 @@ struct CallParams {
     max_send: usize,
     /// Receive limit per message.
     max_recv: usize,
+    /// The channel's send stall timeout.
+    send_stall_timeout: Option<std::time::Duration>,
 }
 
 impl CallParams {
@@ -108,6 +110,7 @@ impl CallParams {
             max_recv: request
                 .max_receive_message_size()
                 .unwrap_or(options.max_receive_message_size),
+            send_stall_timeout: options.send_stall_timeout,
         }
     }
 }
@@ -134,7 +137,9 @@ impl OpenCall {
         );
         (
             streaming,
-            Uploader::new(Upload::bytes(self.send, data.clone())),
+            Uploader::new(
+                Upload::bytes(self.send, data.clone()).stall_timeout(params.send_stall_timeout),
+            ),
         )
     }
 }
@@ -280,6 +285,7 @@ impl Channel {
         let info = move || {
             CallInfo::client(kind, path, deadline, options.is_secure())
                 .with_plaintext_credentials(options.plaintext_credentials)
+                .with_authority(self.inner.target.authority.clone())
         };
         if !chain.waits() {
             return chain.start(info, request.metadata_mut());
@@ -530,7 +536,9 @@ impl Channel {
                         params.deadline,
                     );
                     streaming.observe(hooks.cloned(), false);
-                    let mut upload = Uploader::new(Upload::resume(call.send, body));
+                    let mut upload = Uploader::new(
+                        Upload::resume(call.send, body).stall_timeout(params.send_stall_timeout),
+                    );
                     let result = single_response(&mut streaming, &mut upload).await;
                     // The upload may still run in its own task: stopped and taken back before
                     // the call ends, so interceptors see no request after the end, and a retry
@@ -595,6 +603,7 @@ impl Channel {
             params.encoding,
             params.max_send,
             params.deadline,
+            params.send_stall_timeout,
             hooks.clone(),
         );
         streaming.observe(hooks, true);

@@ -142,6 +142,9 @@ pub(crate) struct ChannelOptions {
     pub(crate) max_send_message_size: usize,
     /// Default receive limit per message.
     pub(crate) max_receive_message_size: usize,
+    /// How long a request write may wait for the server's window with no byte going out
+    /// (`ChannelBuilder::send_stall_timeout`); `None`: for ever (the deadline still applies).
+    pub(crate) send_stall_timeout: Option<Duration>,
     /// Default request compression.
     pub(crate) compression: Encoding,
     /// The user-agent header value.
@@ -218,6 +221,7 @@ impl Default for ChannelOptions {
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             max_send_message_size: usize::MAX,
             max_receive_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            send_stall_timeout: None,
             compression: Encoding::Identity,
             user_agent: HeaderValue::from_static(USER_AGENT),
             backoff: BackoffConfig::default(),
@@ -346,6 +350,19 @@ impl ChannelBuilder {
     /// with RESOURCE_EXHAUSTED before anything is sent.
     pub fn max_send_message_size(mut self, limit: usize) -> Self {
         self.options.max_send_message_size = limit;
+        self
+    }
+
+    /// Ends a call whose server stops reading its upload: when a request write (the message of
+    /// a unary call, a client stream's batch, a bidi message) has waited this long for the
+    /// server's flow-control window with no byte going out, the stream is reset with
+    /// ENHANCE_YOUR_CALM and the call ends with RESOURCE_EXHAUSTED, as the server's
+    /// `Builder::send_stall_timeout` does to a client that stops reading. Other calls on the
+    /// channel go on. Off by default, as on the server (and in grpc-go and C-core): a server
+    /// may pause reading on purpose, the call's deadline bounds the wait anyway, and what a
+    /// stalled upload holds is bounded by the window (`docs/reliability.md`).
+    pub fn send_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.options.send_stall_timeout = Some(timeout);
         self
     }
 

@@ -23,6 +23,8 @@
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -30,13 +32,13 @@ use tokio::time::Instant;
 
 use super::fast::{self, driver::ConnectionDriver};
 use super::send_half::{self, SharedSend};
-use super::upload::encode_request;
+use super::upload::{encode_request, stalled};
 use crate::compression::Encoding;
 use crate::interceptor::CallHooks;
 use crate::lock::lock;
 use crate::status::Status;
 use crate::transport::error::status_from_h2;
-use crate::transport::write::poll_write;
+use crate::transport::write::{StallTimer, poll_write};
 
 /// The request side of a bidi call: send messages, then [`RequestSink::finish`] to half-close.
 ///
@@ -92,14 +94,38 @@ struct WriterShared {
 }
 
 /// The writer task of a bidi call: each queued message into h2 as the window allows; at the
-/// end, END_STREAM after `finish`, RST_STREAM(CANCEL) when the sink was dropped.
-async fn write_queued(shared: Arc<WriterShared>, mut queue: mpsc::Receiver<Bytes>) {
+/// end, END_STREAM after `finish`, RST_STREAM(CANCEL) when the sink was dropped. With a send
+/// stall timeout, a message that waits that long for window with no byte going out resets
+/// the stream with ENHANCE_YOUR_CALM and fails the call RESOURCE_EXHAUSTED (the response side
+/// reads the reset as RESOURCE_EXHAUSTED too, `transport::error`).
+async fn write_queued(
+    shared: Arc<WriterShared>,
+    mut queue: mpsc::Receiver<Bytes>,
+    stall_timeout: Option<Duration>,
+) {
+    let mut stall = stall_timeout.map(StallTimer::new);
     while let Some(mut data) = queue.recv().await {
-        let written =
-            std::future::poll_fn(|cx| poll_write(&mut lock(&shared.send), &mut data, false, cx))
-                .await;
-        if let Err(e) = written {
-            *lock(&shared.failure) = Some(status_from_h2(&e));
+        let written = std::future::poll_fn(|cx| {
+            let before = data.len();
+            let mut send = lock(&shared.send);
+            let written = poll_write(&mut send, &mut data, false, cx);
+            let written = written.map(|r| r.map_err(|e| status_from_h2(&e)));
+            let Some(stall) = stall.as_mut() else {
+                return written;
+            };
+            if written.is_ready() {
+                stall.stop();
+                return written;
+            }
+            if stall.expired(data.len() < before, cx) {
+                send.send_reset(h2::Reason::ENHANCE_YOUR_CALM);
+                return Poll::Ready(Err(stalled(stall.timeout())));
+            }
+            Poll::Pending
+        })
+        .await;
+        if let Err(status) = written {
+            *lock(&shared.failure) = Some(status);
             return;
         }
         shared.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -122,6 +148,7 @@ impl<In> RequestSink<In> {
         encoding: Encoding,
         max_send: usize,
         deadline: Option<Instant>,
+        stall_timeout: Option<Duration>,
         hooks: Option<Arc<CallHooks>>,
     ) -> Self {
         let shared = Arc::new(WriterShared {
@@ -133,7 +160,7 @@ impl<In> RequestSink<In> {
         // Only a `block_on` caller writes and flushes itself (see `fast`).
         let direct = fast::blocking_caller();
         let (queue, queued) = mpsc::channel(1);
-        tokio::spawn(write_queued(shared.clone(), queued));
+        tokio::spawn(write_queued(shared.clone(), queued, stall_timeout));
         RequestSink {
             queue: Some(queue),
             shared,

@@ -22,6 +22,10 @@
 //! with RESOURCE_EXHAUSTED before a byte of it is sent, and the stream is reset with CANCEL so
 //! the server does not wait for the rest.
 //!
+//! A send stall timeout (`ChannelBuilder::send_stall_timeout`) watches every write that waits
+//! for window: past it with no byte going out, the stream is reset with ENHANCE_YOUR_CALM and
+//! the call ends RESOURCE_EXHAUSTED, as the server's `Builder::send_stall_timeout` does.
+//!
 //! What it does not do: decide where it runs (the call's task, or a task of its own for a
 //! `block_on` caller: `fast::handoff`), or report transport errors (the response side sees
 //! them with the right code).
@@ -30,6 +34,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
@@ -40,7 +45,7 @@ use crate::codec::encode_message_within;
 use crate::compression::Encoding;
 use crate::interceptor::CallHooks;
 use crate::status::Status;
-use crate::transport::write::{BATCH_BYTES, poll_write};
+use crate::transport::write::{BATCH_BYTES, StallTimer, poll_write};
 use crate::wire::PREFIX_LEN;
 
 /// Encodes `msg` into a fresh buffer with `encoding` (RESOURCE_EXHAUSTED over `max_send`) and
@@ -152,8 +157,11 @@ pub(crate) struct Upload {
     batch: BytesMut,
     /// Everything sent, END_STREAM included, or the stream failed: nothing more to do.
     done: bool,
-    /// The upload failed on this side (a message over the send limit): never replayable.
+    /// The upload failed on this side (a message over the send limit, a stall): never
+    /// replayable.
     failed_locally: bool,
+    /// `ChannelBuilder::send_stall_timeout`'s clock, running while a write makes no progress.
+    stall: Option<StallTimer>,
 }
 
 impl Upload {
@@ -171,7 +179,15 @@ impl Upload {
             batch: BytesMut::new(),
             done: false,
             failed_locally: false,
+            stall: None,
         }
+    }
+
+    /// Ends the call with RESOURCE_EXHAUSTED when a write waits `timeout` for window with no
+    /// byte going out (`None`: no such limit).
+    pub(crate) fn stall_timeout(mut self, timeout: Option<Duration>) -> Upload {
+        self.stall = timeout.map(StallTimer::new);
+        self
     }
 
     /// An upload of `body`: first the messages recorded by earlier attempts, then the rest.
@@ -189,6 +205,7 @@ impl Upload {
             batch: BytesMut::new(),
             done: false,
             failed_locally: false,
+            stall: None,
         }
     }
 
@@ -230,6 +247,7 @@ impl Upload {
                 }
             }
             let end = self.body.source.is_none() && self.replay.is_empty();
+            let before = self.pending.len();
             let written = poll_write(
                 &mut crate::lock::lock(&self.send),
                 &mut self.pending,
@@ -239,10 +257,31 @@ impl Upload {
             match written {
                 Poll::Ready(Ok(())) => self.done = end,
                 Poll::Ready(Err(_)) => self.done = true,
-                Poll::Pending => return Ok(()),
+                Poll::Pending => return self.check_stall(self.pending.len() < before, cx),
+            }
+            if let Some(stall) = &mut self.stall {
+                stall.stop();
             }
         }
         Ok(())
+    }
+
+    /// The write is waiting for window: past the send stall timeout with no progress, the
+    /// stream is reset with ENHANCE_YOUR_CALM (h2 drops what it still holds of it, RFC 9113
+    /// §6.4) and the call ends RESOURCE_EXHAUSTED.
+    fn check_stall(&mut self, progressed: bool, cx: &mut Context<'_>) -> Result<(), Status> {
+        let Some(stall) = &mut self.stall else {
+            return Ok(());
+        };
+        if !stall.expired(progressed, cx) {
+            return Ok(());
+        }
+        let timeout = stall.timeout();
+        send_half::reset(&self.send, h2::Reason::ENHANCE_YOUR_CALM);
+        self.pending = Bytes::new();
+        self.done = true;
+        self.failed_locally = true;
+        Err(stalled(timeout))
     }
 
     /// Reads the messages the caller's stream has ready, up to [`BATCH_BYTES`], into one
@@ -281,6 +320,13 @@ impl Upload {
         }
         Ok(())
     }
+}
+
+/// The status of a call whose upload stalled for `timeout` (the client's send stall timeout).
+pub(crate) fn stalled(timeout: Duration) -> Status {
+    Status::resource_exhausted(format!(
+        "the server read nothing for {timeout:?} (send stall timeout)"
+    ))
 }
 
 /// Encodes each message of a request stream, checking the send limit, and shows it to the

@@ -56,7 +56,7 @@
 pub mod auth;
 pub mod credentials;
 #[cfg(feature = "tracing")]
-mod spans;
+pub(crate) mod spans;
 
 use std::any::Any;
 use std::fmt;
@@ -98,6 +98,8 @@ pub struct CallInfo {
     /// Client side: the channel's explicit opt-in to send credentials over a plaintext
     /// transport (`ChannelBuilder::allow_plaintext_credentials`). False on the server.
     plaintext_credentials: bool,
+    /// Client side: the `:authority` the call is sent to. `None` on the server.
+    authority: Option<http::uri::Authority>,
 }
 
 impl CallInfo {
@@ -120,6 +122,7 @@ impl CallInfo {
             peer,
             deadline,
             plaintext_credentials: false,
+            authority: None,
         }
     }
 
@@ -146,7 +149,14 @@ impl CallInfo {
             secure,
             deadline,
             plaintext_credentials: false,
+            authority: None,
         }
+    }
+
+    /// Client side: records the `:authority` the call goes to (the channel's target).
+    pub(crate) fn with_authority(mut self, authority: http::uri::Authority) -> Self {
+        self.authority = Some(authority);
+        self
     }
 
     /// Client side: records the channel's opt-in to plaintext credentials (see
@@ -202,6 +212,25 @@ impl CallInfo {
     /// request's timeout), if it has one.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
+    }
+
+    /// Client side: the `:authority` the call is sent to (`host:port` of the channel's
+    /// target), which OpenTelemetry names `server.address` and `server.port`. `None` on the
+    /// server.
+    pub fn authority(&self) -> Option<&str> {
+        self.authority.as_ref().map(http::uri::Authority::as_str)
+    }
+
+    /// Client side: the host (without IPv6 brackets) and port of the `:authority`.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn server_host_port(&self) -> Option<(&str, Option<u16>)> {
+        let authority = self.authority.as_ref()?;
+        let host = authority.host();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        Some((host, authority.port_u16()))
     }
 
     /// Client side: whether the channel opted in to sending credentials over plaintext
@@ -727,6 +756,17 @@ impl CallHooks {
         }
     }
 
+    /// The call's `tracing` span (the outermost link's state), for the server to enter while
+    /// the handler runs. `None` once the call has ended.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn span(&self) -> Option<tracing::Span> {
+        let states = self.lock();
+        let first = states.as_ref()?.first()?;
+        first
+            .downcast_ref::<spans::CallSpan>()
+            .map(|call| call.span().clone())
+    }
+
     /// Reports the end of a call from its result (`Ok` is status OK).
     pub(crate) fn end_with<T>(&self, result: &Result<T, Status>) {
         match result {
@@ -950,5 +990,15 @@ mod tests {
         );
         let odd = CallInfo::client(CallKind::Unary, "nonsense", None, false);
         assert_eq!((odd.service(), odd.method()), ("", "nonsense"));
+    }
+
+    #[test]
+    fn client_info_carries_the_authority() {
+        let info = CallInfo::client(CallKind::Unary, "/a/b", None, false);
+        assert_eq!(info.authority(), None);
+        let info = info.with_authority(http::uri::Authority::from_static("[::1]:50051"));
+        assert_eq!(info.authority(), Some("[::1]:50051"));
+        #[cfg(feature = "tracing")]
+        assert_eq!(info.server_host_port(), Some(("::1", Some(50051))));
     }
 }

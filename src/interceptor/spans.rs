@@ -6,13 +6,21 @@
 //!    otel.name = "ecommerce.ProductInfo/getProduct"   otel.kind = "server" | "client"
 //!    rpc.system = "grpc"  rpc.service  rpc.method
 //!    network.peer.address / network.peer.port         (server side: the caller's socket)
+//!    server.address / server.port                     (client side: the channel's `:authority`)
 //!    rpc.grpc.status_code = 5                         recorded at on_end
 //!    otel.status_code = "ERROR"                        when the conventions call it an error
 //!  event "message"   TRACE  rpc.message.type = "SENT" | "RECEIVED", rpc.message.id (1, 2, …),
 //!                           rpc.message.compressed_size (bytes on the wire, without the prefix)
 //!  event "call failed"  DEBUG for codes a caller causes (INVALID_ARGUMENT, NOT_FOUND, …),
 //!                       ERROR for server faults (UNKNOWN, INTERNAL, UNAVAILABLE, DATA_LOSS)
+//!
+//!  an unknown method (answered by the router, before any chain runs): a "grpc.server" span
+//!    opened and closed at once, otel.name = rpc.method = "_OTHER",
+//!    rpc.method_original = the `:path` as sent, rpc.grpc.status_code = 12
 //! ```
+//!
+//! The server enters the call's span while it polls the handler (`server::drive`), so what a
+//! handler emits (a `tracing::info!`, a span of its own) is a child of `grpc.server`.
 //!
 //! The rules: span status follows the conventions' table: a server span is an error only for
 //! UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS (the other
@@ -28,10 +36,15 @@
 //! subscriber, each hook is one disabled-span check (the cost per call is measured in
 //! docs/performance.md).
 //!
-//! What it does not do: enter the span while the handler runs (events a handler emits are not
-//! children of the call's span), fill `server.address` on the client side (the chain does not
-//! know the channel's target), or see calls the router answers before the chain runs (an
-//! unknown method).
+//! Why `_OTHER` for an unknown method: the `:path` is the caller's choice, and a span name
+//! must not be (one name per random path would flood a tracing backend's index); OpenTelemetry's
+//! RPC conventions (since v1.38) name such a call `_OTHER` and keep the path as sent in
+//! `rpc.method_original`. The path's size is bounded by the header-list limit (16 KiB).
+//!
+//! What it does not do: enter the span on the client (there is no handler; the caller's own
+//! span is the parent of `grpc.client` as usual), or follow the newer RC conventions'
+//! renamed fields (`rpc.system.name`, `rpc.response.status_code`): the names here are the
+//! experimental set (v1.37) that `tracing-opentelemetry` users query today.
 
 use std::time::Duration;
 
@@ -40,6 +53,7 @@ use tracing::{Level, Span};
 
 use crate::interceptor::{CallInfo, Interceptor, MessageView, Side};
 use crate::metadata::Metadata;
+use crate::peer::Peer;
 use crate::status::{Code, Status};
 
 /// The outermost link of every chain when the feature `tracing` is on.
@@ -50,6 +64,43 @@ pub(crate) struct CallSpan {
     span: Span,
     sent: u32,
     received: u32,
+}
+
+impl CallSpan {
+    /// The call's span (the server enters it while the handler runs).
+    pub(crate) fn span(&self) -> &Span {
+        &self.span
+    }
+}
+
+/// The span of a call the router answered (an unknown service or method, a malformed
+/// `:path`): opened and closed at once, with the status the caller got (UNIMPLEMENTED).
+pub(crate) fn unknown_method(path: &str, peer: &Peer, status: &Status) {
+    let span = tracing::info_span!(
+        "grpc.server",
+        otel.name = "_OTHER",
+        otel.kind = "server",
+        otel.status_code = Empty,
+        rpc.system = "grpc",
+        rpc.method = "_OTHER",
+        rpc.method_original = path,
+        rpc.grpc.status_code = Empty,
+        network.peer.address = Empty,
+        network.peer.port = Empty,
+    );
+    if span.is_disabled() {
+        return;
+    }
+    record_peer(&span, peer);
+    finish(&span, Side::Server, status);
+}
+
+/// The caller's socket address on a server span.
+fn record_peer(span: &Span, peer: &Peer) {
+    if let Some(addr) = peer.addr() {
+        span.record("network.peer.address", tracing::field::display(addr.ip()));
+        span.record("network.peer.port", addr.port());
+    }
 }
 
 impl Interceptor for Spans {
@@ -79,11 +130,22 @@ impl Interceptor for Spans {
                 rpc.service = call.service(),
                 rpc.method = call.method(),
                 rpc.grpc.status_code = Empty,
+                server.address = Empty,
+                server.port = Empty,
             ),
         };
-        if let Some(addr) = call.remote_addr().filter(|_| !span.is_disabled()) {
-            span.record("network.peer.address", tracing::field::display(addr.ip()));
-            span.record("network.peer.port", addr.port());
+        if !span.is_disabled() {
+            match call.side() {
+                Side::Server => record_peer(&span, call.peer()),
+                Side::Client => {
+                    if let Some((host, port)) = call.server_host_port() {
+                        span.record("server.address", host);
+                        if let Some(port) = port {
+                            span.record("server.port", port);
+                        }
+                    }
+                }
+            }
         }
         Ok(CallSpan {
             span,
@@ -104,39 +166,42 @@ impl Interceptor for Spans {
     }
 
     fn on_end(&self, state: CallSpan, call: &CallInfo, status: &Status, _: Duration) {
-        let span = &state.span;
-        if span.is_disabled() {
-            return;
+        if !state.span.is_disabled() {
+            finish(&state.span, call.side(), status);
         }
-        let code = status.code();
-        span.record("rpc.grpc.status_code", code as i32);
-        let error = match call.side() {
-            Side::Server => matches!(
-                code,
-                Code::Unknown
-                    | Code::DeadlineExceeded
-                    | Code::Unimplemented
-                    | Code::Internal
-                    | Code::Unavailable
-                    | Code::DataLoss
-            ),
-            Side::Client => code != Code::Ok,
-        };
-        if error {
-            span.record("otel.status_code", "ERROR");
-        }
-        if code == Code::Ok {
-            return;
-        }
-        let code_name = code.name();
-        let message = status.message();
-        if is_server_fault(code) {
-            tracing::event!(parent: span, Level::ERROR, rpc.grpc.status_code = code as i32,
+    }
+}
+
+/// Records a call's status on its span, and the failure event when it is not OK.
+fn finish(span: &Span, side: Side, status: &Status) {
+    let code = status.code();
+    span.record("rpc.grpc.status_code", code as i32);
+    let error = match side {
+        Side::Server => matches!(
+            code,
+            Code::Unknown
+                | Code::DeadlineExceeded
+                | Code::Unimplemented
+                | Code::Internal
+                | Code::Unavailable
+                | Code::DataLoss
+        ),
+        Side::Client => code != Code::Ok,
+    };
+    if error {
+        span.record("otel.status_code", "ERROR");
+    }
+    if code == Code::Ok {
+        return;
+    }
+    let code_name = code.name();
+    let message = status.message();
+    if is_server_fault(code) {
+        tracing::event!(parent: span, Level::ERROR, rpc.grpc.status_code = code as i32,
                 code = code_name, message, "call failed");
-        } else {
-            tracing::event!(parent: span, Level::DEBUG, rpc.grpc.status_code = code as i32,
+    } else {
+        tracing::event!(parent: span, Level::DEBUG, rpc.grpc.status_code = code as i32,
                 code = code_name, message, "call failed");
-        }
     }
 }
 

@@ -130,6 +130,23 @@ async fn guard<F: Future>(
     .await
 }
 
+/// With the feature `tracing`: `work` (reading the request and the handler) runs inside the
+/// call's `grpc.server` span, so events and spans a handler emits are its children
+/// (`tracing::Instrument`: the span is entered at every poll and left before it returns).
+#[cfg(feature = "tracing")]
+fn in_span<F: Future>(head: &CallHead, work: F) -> tracing::instrument::Instrumented<F> {
+    use tracing::Instrument;
+    let span = head.hooks.as_deref().and_then(interceptor::CallHooks::span);
+    work.instrument(span.unwrap_or_else(tracing::Span::none))
+}
+
+/// Without the feature `tracing`: `work` as it is (no wrapper, no cost).
+#[cfg(not(feature = "tracing"))]
+#[inline(always)]
+fn in_span<F: Future>(_: &CallHead, work: F) -> F {
+    work
+}
+
 /// The call of a server with an async interceptor: awaits the chain's start hooks under the
 /// same guard as a handler (deadline, client reset, panic), then runs the route's call with
 /// the hooks in its head. Until the chain decides, no handler exists and the request body is
@@ -307,12 +324,12 @@ pub fn serve_unary<S: UnaryMethod<N>, const N: usize>(
     } = call;
     Box::pin(async move {
         let (head, metadata, body, service) = (&head, &mut metadata, &mut body, &*this);
-        let work = pin!(async move {
+        let work = pin!(in_span(head, async move {
             // Bound first, not passed as `call(read_request(..).await?)`: a temporary of the
             // `?` would live, and take room, for as long as the handler runs.
             let request = read_request(body, head, metadata).await?;
             service.call(request).await
-        });
+        }));
         let ending = guard(work, head.deadline, |cx| respond.poll_reset(cx).is_ready()).await;
         finish_single(&mut respond, head, ending);
     })
@@ -335,9 +352,11 @@ pub fn serve_client_streaming<S: ClientStreamingMethod<N>, const N: usize>(
         // `.await`, a local takes no room in the future, a captured value would.
         let messages = Streaming::new(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = head.request(metadata, messages);
-        let ending = guard(pin!(this.call(request)), head.deadline, |cx| {
-            respond.poll_reset(cx).is_ready()
-        })
+        let ending = guard(
+            pin!(in_span(&head, this.call(request))),
+            head.deadline,
+            |cx| respond.poll_reset(cx).is_ready(),
+        )
         .await;
         finish_single(&mut respond, &head, ending);
     })
@@ -380,10 +399,10 @@ pub fn serve_server_streaming<S: ServerStreamingMethod<N>, const N: usize>(
         // The sink is made in here for the reason `serve_bidi` gives.
         let sink = ResponseSink::new(outbound.clone(), &head);
         let (head, metadata, body, service) = (&head, &mut metadata, &mut body, &*this);
-        let work = pin!(async move {
+        let work = pin!(in_span(head, async move {
             let request = read_request(body, head, metadata).await?;
             service.call(request, sink).await
-        });
+        }));
         let ending = guard(work, head.deadline, |cx| outbound.poll_idle(cx)).await;
         finish_streaming(&outbound, head, ending);
     })
@@ -404,9 +423,11 @@ pub fn serve_bidi<S: BidiMethod<N>, const N: usize>(this: Arc<S>, call: ServerCa
         let sink = ResponseSink::new(outbound.clone(), &head);
         let messages = Streaming::new(body, head.encoding, head.max_recv, head.hooks.clone());
         let request = head.request(metadata, messages);
-        let ending = guard(pin!(this.call(request, sink)), head.deadline, |cx| {
-            outbound.poll_idle(cx)
-        })
+        let ending = guard(
+            pin!(in_span(&head, this.call(request, sink))),
+            head.deadline,
+            |cx| outbound.poll_idle(cx),
+        )
         .await;
         finish_streaming(&outbound, &head, ending);
     })

@@ -142,6 +142,8 @@ pub(crate) fn start_call(
     let route = match shared.router.lookup(parts.uri.path()) {
         Ok(route) => route,
         Err(status) => {
+            #[cfg(feature = "tracing")]
+            crate::interceptor::spans::unknown_method(parts.uri.path(), peer, &status);
             respond::trailers_only(&mut respond, &status);
             return None;
         }

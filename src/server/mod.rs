@@ -102,6 +102,17 @@ const DEFAULT_MAX_FRAME_SIZE: u32 = 128 * 1024;
 /// past four times the limit with GOAWAY ENHANCE_YOUR_CALM; `tests/hostile_peers.rs`).
 pub const DEFAULT_MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 
+/// The SETTINGS_MAX_CONCURRENT_STREAMS we announce: 200 calls open at once per connection.
+/// Each open call costs the server about 7 KiB (its handler's future, receive buffers and h2's
+/// stream state; docs/reliability.md § "Ten thousand streams"), so an unlimited default let
+/// one connection claim memory without bound. Production servers pick: hyper 1.x (so axum and
+/// tonic's hyper) 200, Go's `x/net/http2` 250, nginx 128; grpc-go alone leaves it unlimited
+/// (`math.MaxUint32`). RFC 9113 §6.5.2 advises no less than 100, so that parallelism is not
+/// needlessly limited; we take hyper's 200. A client over the limit is not failed: its
+/// further streams are refused (RST_STREAM(REFUSED_STREAM), RFC 9113 §5.1.2), which an h2
+/// client, ours included, avoids by queuing them until a stream closes.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 200;
+
 /// How long a new connection has to send the client preface and its first SETTINGS frame
 /// (RFC 9113 §3.4) before it is answered GOAWAY(SETTINGS_TIMEOUT) and closed: any real client
 /// sends both in its first flight, and a connection that sends nothing should not hold its
@@ -132,7 +143,7 @@ impl Default for ServerConfig {
             send_stall_timeout: None,
             send_compression: None,
             connection: ConnectionConfig {
-                max_concurrent_streams: None,
+                max_concurrent_streams: Some(DEFAULT_MAX_CONCURRENT_STREAMS),
                 initial_stream_window: DEFAULT_WINDOW,
                 initial_connection_window: DEFAULT_WINDOW,
                 max_frame_size: Some(DEFAULT_MAX_FRAME_SIZE),
@@ -265,7 +276,10 @@ impl Builder {
         self
     }
 
-    /// SETTINGS_MAX_CONCURRENT_STREAMS: how many calls one connection may have open at once.
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: how many calls one connection may have open at once
+    /// (default [`DEFAULT_MAX_CONCURRENT_STREAMS`], 200). A client's stream over the limit is
+    /// refused with RST_STREAM(REFUSED_STREAM) (RFC 9113 §5.1.2); h2 clients queue instead of
+    /// sending it. `u32::MAX` for no limit.
     pub fn max_concurrent_streams(mut self, max: u32) -> Self {
         self.config.connection.max_concurrent_streams = Some(max);
         self

@@ -33,16 +33,13 @@
 //! handler ends and the call's memory goes (`tests/slow_readers.rs`).
 
 use std::borrow::Borrow;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
-use tokio::time::Sleep;
 
 use crate::codec::encode_message_within;
 use crate::compression::Encoding;
@@ -52,7 +49,7 @@ use crate::server::call::CallHead;
 use crate::server::respond;
 use crate::status::Status;
 use crate::transport::error::status_from_h2;
-use crate::transport::write::{BATCH_BYTES, poll_write};
+use crate::transport::write::{BATCH_BYTES, StallTimer, poll_write};
 
 /// The stream state the sink and the call driver share.
 pub(crate) struct Outbound {
@@ -155,9 +152,8 @@ pub struct ResponseSink<T> {
     trailing: Metadata,
     /// The call's interceptors, shown each message sent.
     hooks: Option<Arc<CallHooks>>,
-    /// `Builder::send_stall_timeout`, and the timer running while a write makes no progress.
-    stall_timeout: Option<Duration>,
-    stall: Option<Pin<Box<Sleep>>>,
+    /// `Builder::send_stall_timeout`'s clock, running while a write makes no progress.
+    stall: Option<StallTimer>,
     _message: PhantomData<fn(T)>,
 }
 
@@ -174,8 +170,7 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
             initial: Metadata::new(),
             trailing: Metadata::new(),
             hooks: head.hooks.clone(),
-            stall_timeout: head.send_stall_timeout,
-            stall: None,
+            stall: head.send_stall_timeout.map(StallTimer::new),
             _message: PhantomData,
         }
     }
@@ -238,27 +233,18 @@ impl<T: prost::Message + 'static> ResponseSink<T> {
         let Some(stream) = out.stream.as_mut() else {
             return Poll::Ready(Err(Status::internal("response headers were not sent")));
         };
-        let Some(timeout) = self.stall_timeout else {
+        let Some(stall) = self.stall.as_mut() else {
             return poll_write(stream, &mut out.unsent, false, cx).map_err(|e| status_from_h2(&e));
         };
         let before = out.unsent.len();
         let written = poll_write(stream, &mut out.unsent, false, cx);
         if written.is_ready() {
-            self.stall = None;
+            stall.stop();
             return written.map_err(|e| status_from_h2(&e));
         }
-        // Waiting for window: the timer starts, or starts again whenever bytes went out.
-        match self.stall.as_mut() {
-            None => self.stall = Some(Box::pin(tokio::time::sleep(timeout))),
-            Some(stall) if out.unsent.len() < before => {
-                stall.as_mut().reset(tokio::time::Instant::now() + timeout);
-            }
-            Some(_) => {}
-        }
-        if let Some(stall) = self.stall.as_mut()
-            && stall.as_mut().poll(cx).is_ready()
-        {
-            self.stall = None;
+        // Waiting for window: the clock runs, and starts again whenever bytes went out.
+        if stall.expired(out.unsent.len() < before, cx) {
+            let timeout = stall.timeout();
             // RST_STREAM discards what h2 still holds for the stream (RFC 9113 §6.4); the
             // unsent bytes go too, so a stalled call keeps nothing.
             stream.send_reset(h2::Reason::ENHANCE_YOUR_CALM);

@@ -4,6 +4,7 @@
 //! ```text
 //!   what h2 reports                                   -> CallEnd                  code
 //!   RST_STREAM(reason) from the peer                  -> Reset(status)            Code::from_h2_reason
+//!   RST_STREAM(reason) we sent (stall timeout, cancel) -> Reset(status)           Code::from_h2_reason
 //!   RST_STREAM(REFUSED_STREAM) from the peer          -> NeverProcessed(status)   UNAVAILABLE
 //!   graceful GOAWAY(NO_ERROR) above last-stream-id    -> NeverProcessed(status)   UNAVAILABLE
 //!   GOAWAY(ENHANCE_YOUR_CALM)                         -> Status                   RESOURCE_EXHAUSTED
@@ -64,10 +65,21 @@ impl CallEnd {
         }
         match error.reason() {
             Some(reason) if error.is_reset() => {
-                let status = Status::new(
-                    Code::from_h2_reason(reason),
-                    format!("stream reset by the peer: {reason:?}"),
-                );
+                let by = if error.is_remote() {
+                    "the peer"
+                } else {
+                    "this side"
+                };
+                let mut message = format!("stream reset by {by}: {reason:?}");
+                if reason == h2::Reason::ENHANCE_YOUR_CALM
+                    && !error.is_remote()
+                    && !error.is_library()
+                {
+                    // Only a send stall timeout resets a stream so (`transport::write`): the
+                    // other half of the call reads why.
+                    message.push_str(" (the peer read nothing for the send stall timeout)");
+                }
+                let status = Status::new(Code::from_h2_reason(reason), message);
                 if reason == h2::Reason::REFUSED_STREAM && error.is_remote() {
                     return CallEnd::NeverProcessed(status);
                 }

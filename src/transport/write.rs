@@ -20,13 +20,22 @@
 //! [`super::small_frame_budget`]). A message is never held back waiting for another: each side
 //! writes what it has whenever its producer waits.
 //!
+//! A send stall timeout (`Builder::send_stall_timeout` on the server,
+//! `ChannelBuilder::send_stall_timeout` on the client) is a [`StallTimer`] beside the write: it
+//! runs while a write waits for window, starts again whenever bytes go out, and stops when the
+//! write completes, so it measures "the peer read nothing for this long", not a slow reader.
+//!
 //! What it does not do: choose the frame size (h2 cuts a write into frames of the peer's
 //! SETTINGS_MAX_FRAME_SIZE) or map errors (the caller does, with [`super::error::CallEnd`]).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2::SendStream;
+use tokio::time::Sleep;
 
 /// How many encoded bytes a call gathers before writing them, plus at most the message that
 /// crossed the line: 64 KiB, HTTP/2's default stream window (RFC 9113 §6.9.2), so a call holds
@@ -70,6 +79,54 @@ pub(crate) fn poll_write(
         if last {
             return Poll::Ready(Ok(()));
         }
+    }
+}
+
+/// The clock of a send stall timeout: how long a write has waited for window with no byte
+/// going out. Created only when a timeout is configured, so a call without one pays nothing.
+pub(crate) struct StallTimer {
+    timeout: Duration,
+    /// Armed while the write waits; `None` while it makes progress or is done.
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl StallTimer {
+    pub(crate) fn new(timeout: Duration) -> StallTimer {
+        StallTimer {
+            timeout,
+            sleep: None,
+        }
+    }
+
+    /// The configured timeout.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The write finished (or failed): the clock stops.
+    pub(crate) fn stop(&mut self) {
+        self.sleep = None;
+    }
+
+    /// The write is waiting for window; `progressed` says whether some of its bytes went out in
+    /// this poll. Starts the clock, or starts it again after progress; true once it has run
+    /// out (and registers `cx` to be woken when it does).
+    pub(crate) fn expired(&mut self, progressed: bool, cx: &mut Context<'_>) -> bool {
+        let timeout = self.timeout;
+        let sleep = match &mut self.sleep {
+            None => self.sleep.insert(Box::pin(tokio::time::sleep(timeout))),
+            Some(sleep) => {
+                if progressed {
+                    sleep.as_mut().reset(tokio::time::Instant::now() + timeout);
+                }
+                sleep
+            }
+        };
+        if sleep.as_mut().poll(cx).is_ready() {
+            self.sleep = None;
+            return true;
+        }
+        false
     }
 }
 
