@@ -4,7 +4,7 @@
 //! "too_many_pings").
 //!
 //! ```text
-//!   every keepalive_time / 4:  bytes read since the last look?  yes -> quiet since now
+//!   every keepalive_time / 8:  bytes read since the last look?  yes -> quiet since now
 //!                              quiet for keepalive_time, and calls open (or permit_without_calls)?
 //!                                 -> PING; ACK within keepalive_timeout -> quiet since now
 //!                                          no ACK                      -> connection killed:
@@ -15,8 +15,8 @@
 //!
 //! Why this shape: the read side is watched by `transport::frame_watch` (h2 shows neither the
 //! bytes read nor a GOAWAY's debug data), which sets one flag per read, so the call path pays
-//! one store. The clock is polled every quarter of `keepalive_time`, so a PING leaves between
-//! `keepalive_time` and 1.25 × that after the last byte read (A8 allows measuring by
+//! one store. The clock is polled every eighth of `keepalive_time`, so a PING leaves between
+//! `keepalive_time` and 1.125 × that after the last byte read (A8 allows measuring by
 //! polling; it forbids measuring from the last PING sent, which this never does). Killing a
 //! connection goes through the watcher too: its next read fails, so h2 ends the connection
 //! and every stream on it the way a broken socket would.
@@ -98,7 +98,7 @@ pub(crate) async fn run(
     driver: Arc<ConnectionDriver>,
 ) {
     let time = settings.time();
-    let tick = time / 4;
+    let tick = time / 8;
     let mut quiet_since = Instant::now();
     loop {
         tokio::time::sleep(tick).await;

@@ -271,12 +271,13 @@ pub(crate) async fn serve_connection<IO, S: Streams>(
             }
             match keepalive.poll(cx, connection.has_streams(), drain_timeout) {
                 Step::Go => {}
-                Step::Drain => {
-                    if !draining {
-                        draining = true;
-                        connection.graceful_shutdown();
-                    }
+                // h2 writes its GOAWAY when next polled: go round once more.
+                Step::Drain if !draining => {
+                    draining = true;
+                    connection.graceful_shutdown();
+                    continue;
                 }
+                Step::Drain => {}
                 Step::Close => return Poll::Ready(()),
             }
             if calls.poll_calls(cx) == 0 {
