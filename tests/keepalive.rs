@@ -364,3 +364,73 @@ fn bad_keepalive_settings_are_refused_at_build_time() {
         .unwrap();
     assert!(err.message().contains("max_connection_idle"), "{err:?}");
 }
+
+/// A bad client: a raw PING flood under the default policy (A8: one ping per 5 minutes, none
+/// without calls) is answered GOAWAY(last stream 0, ENHANCE_YOUR_CALM, "too_many_pings")
+/// before the flood ends, with no later GOAWAY raising the last-stream-id; the server goes on
+/// serving other connections.
+#[tokio::test]
+async fn a_ping_flood_gets_too_many_pings_under_the_default_policy() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_echo_with(|b| b).await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let frame = |kind: u8, flags: u8, payload: &[u8]| {
+        let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        out.extend_from_slice(&[kind, flags, 0, 0, 0, 0]);
+        out.extend_from_slice(payload);
+        out
+    };
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    opening.extend(frame(0x4, 0, &[]));
+    for _ in 0..10 {
+        opening.extend(frame(0x6, 0, &[1; 8]));
+    }
+    tcp.write_all(&opening).await.unwrap();
+    // Read frames until the connection closes; keep every GOAWAY (last id, code, debug).
+    let mut bytes = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            }
+            // Our PING (h2's graceful shutdown) is answered, as a client must (RFC 9113 §6.7).
+            let mut at = 0;
+            while at + 9 <= bytes.len() {
+                let len = u32::from_be_bytes([0, bytes[at], bytes[at + 1], bytes[at + 2]]) as usize;
+                if at + 9 + len > bytes.len() {
+                    break;
+                }
+                if bytes[at + 3] == 0x6 && bytes[at + 4] == 0 {
+                    let ack = frame(0x6, 0x1, &bytes[at + 9..at + 17]);
+                    let _ = tcp.write_all(&ack).await;
+                    bytes[at + 4] = 0x80; // answered: not again
+                }
+                at += 9 + len;
+            }
+        }
+    })
+    .await;
+    let mut goaways = Vec::new();
+    let mut at = 0;
+    while at + 9 <= bytes.len() {
+        let len = u32::from_be_bytes([0, bytes[at], bytes[at + 1], bytes[at + 2]]) as usize;
+        let payload = &bytes[at + 9..(at + 9 + len).min(bytes.len())];
+        if bytes[at + 3] == 0x7 && payload.len() >= 8 {
+            goaways.push((
+                u32::from_be_bytes(payload[..4].try_into().unwrap()),
+                u32::from_be_bytes(payload[4..8].try_into().unwrap()),
+                payload[8..].to_vec(),
+            ));
+        }
+        at += 9 + len;
+    }
+    assert_eq!(
+        goaways,
+        vec![(0, ENHANCE_YOUR_CALM, b"too_many_pings".to_vec())],
+        "one GOAWAY, ours"
+    );
+    let channel = Channel::lazy(&server.addr.to_string()).unwrap();
+    assert_eq!(unary(&channel).await.unwrap(), "hi");
+}
