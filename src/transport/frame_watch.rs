@@ -350,10 +350,10 @@ impl<IO> Watched<IO> {
                     ended = true;
                 }
             }
-            (Side::Client, Seen::GoAway { code, debug, .. }) => {
-                if code == ENHANCE_YOUR_CALM && debug == TOO_MANY_PINGS {
-                    watch.too_many_pings.store(true, Ordering::Release);
-                }
+            (Side::Client, Seen::GoAway { code, debug, .. })
+                if code == ENHANCE_YOUR_CALM && debug == TOO_MANY_PINGS =>
+            {
+                watch.too_many_pings.store(true, Ordering::Release);
             }
             _ => {}
         });
