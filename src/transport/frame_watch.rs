@@ -39,7 +39,6 @@
 //! Links: gRFC A8 <https://github.com/grpc/proposal/blob/master/A8-client-side-keepalive.md>,
 //! RFC 9113 §4.1, §6.7 (PING), §6.8 (GOAWAY) <https://www.rfc-editor.org/rfc/rfc9113>.
 
-use std::collections::HashSet;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -148,6 +147,23 @@ impl Scanner {
 
     /// Feeds the next octets of the stream; `seen` gets every header completed in them.
     pub(crate) fn feed(&mut self, mut bytes: &[u8], mut seen: impl FnMut(Seen<'_>)) {
+        // The usual case: no header split across pieces and no GOAWAY payload to keep, so the
+        // walk is an offset jumping from header to header in place.
+        if !self.keep_goaway && self.have == 0 {
+            let mut at = self.skip;
+            while at + FRAME_HEADER <= bytes.len() {
+                let head =
+                    FrameHead::decode(bytes[at..at + FRAME_HEADER].try_into().expect("9 octets"));
+                at += FRAME_HEADER + head.len as usize;
+                seen(Seen::Frame(head));
+            }
+            if at >= bytes.len() {
+                self.skip = at - bytes.len();
+                return;
+            }
+            self.skip = 0;
+            bytes = &bytes[at..];
+        }
         while !bytes.is_empty() {
             if self.skip > 0 {
                 let n = self.skip.min(bytes.len());
@@ -163,15 +179,22 @@ impl Scanner {
                 }
                 continue;
             }
-            let n = (FRAME_HEADER - self.have).min(bytes.len());
-            self.head[self.have..self.have + n].copy_from_slice(&bytes[..n]);
-            self.have += n;
-            bytes = &bytes[n..];
-            if self.have < FRAME_HEADER {
-                break;
-            }
-            self.have = 0;
-            let head = FrameHead::decode(&self.head);
+            // A whole header in this piece (the usual case) is read in place.
+            let head = if self.have == 0 && bytes.len() >= FRAME_HEADER {
+                let (head, rest) = bytes.split_at(FRAME_HEADER);
+                bytes = rest;
+                FrameHead::decode(head.try_into().expect("9 octets"))
+            } else {
+                let n = (FRAME_HEADER - self.have).min(bytes.len());
+                self.head[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+                self.have += n;
+                bytes = &bytes[n..];
+                if self.have < FRAME_HEADER {
+                    break;
+                }
+                self.have = 0;
+                FrameHead::decode(&self.head)
+            };
             self.skip = head.len as usize;
             if self.keep_goaway && head.kind == GOAWAY {
                 let keep = self.skip.min(GOAWAY_KEPT);
@@ -275,8 +298,10 @@ pub(crate) struct Watched<IO> {
     reads: Scanner,
     /// Frame headers of what was written.
     writes: Scanner,
-    /// Client: streams opened (by our HEADERS) and not yet ended.
-    open: HashSet<u32>,
+    /// Client: streams opened (by our HEADERS) and not yet ended, in increasing order (a
+    /// client's stream ids only grow, so opening is a push; few are open at once, so a sorted
+    /// vector beats hashing).
+    open: Vec<u32>,
     /// Server: our GOAWAY, and how much of it has been written.
     goaway: Option<(Vec<u8>, usize)>,
     /// Server: our GOAWAY went out; h2's are dropped from now on.
@@ -311,7 +336,7 @@ impl<IO> Watched<IO> {
             watch,
             reads: Scanner::new(read_skip, side == Side::Client),
             writes: Scanner::new(write_skip, false),
-            open: HashSet::new(),
+            open: Vec::new(),
             goaway: None,
             calmed: false,
             dropping: 0,
@@ -346,7 +371,8 @@ impl<IO> Watched<IO> {
                     RST_STREAM => true,
                     _ => false,
                 };
-                if end && open.remove(&head.stream) {
+                if end && let Ok(at) = open.binary_search(&head.stream) {
+                    open.remove(at);
                     ended = true;
                 }
             }
@@ -378,11 +404,18 @@ impl<IO> Watched<IO> {
                     watch.sent_headers_or_data.store(true, Ordering::Relaxed);
                 }
                 (Side::Client, HEADERS) if count && head.stream != 0 => {
-                    // A call's request HEADERS (trailers never go from a gRPC client).
-                    changed |= open.insert(head.stream);
+                    // A call's request HEADERS (trailers never go from a gRPC client); ids
+                    // grow, so a new one goes last.
+                    if open.last().is_none_or(|&last| head.stream > last) {
+                        open.push(head.stream);
+                        changed = true;
+                    }
                 }
                 (Side::Client, RST_STREAM) if count => {
-                    changed |= open.remove(&head.stream);
+                    if let Ok(at) = open.binary_search(&head.stream) {
+                        open.remove(at);
+                        changed = true;
+                    }
                 }
                 _ => {}
             }

@@ -154,17 +154,18 @@ impl ConnectionKeepalive {
     }
 
     /// Called once per turn of the connection task: judges the pings received, runs the
-    /// timers. `has_streams`: whether any stream is open (h2's count); `drain`: the bound on
-    /// a drain we start.
+    /// timers. `has_streams`: whether any stream is open (h2's count, behind h2's lock, so
+    /// asked only when a ping or the idle timer needs it); `drain`: the bound on a drain we
+    /// start.
     pub(crate) fn poll(
         &mut self,
         cx: &mut Context<'_>,
-        has_streams: bool,
+        has_streams: impl Fn() -> bool,
         drain: Duration,
     ) -> Step {
         let mut step = Step::Go;
         if self.watch.pings.load(Ordering::Relaxed) != 0 {
-            step = self.judge_pings(has_streams, drain);
+            step = self.judge_pings(has_streams(), drain);
         }
         if let Some(timer) = &mut self.close_timer
             && timer.as_mut().poll(cx).is_ready()
@@ -184,7 +185,7 @@ impl ConnectionKeepalive {
             step = Step::Drain;
         }
         if let (Some(max_idle), Some(timer)) = (self.config.max_idle, &mut self.idle_timer) {
-            if has_streams {
+            if has_streams() {
                 self.idle_since = None;
             } else if self.idle_since.is_none() {
                 self.idle_since = Some(Instant::now());

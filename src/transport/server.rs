@@ -269,7 +269,7 @@ pub(crate) async fn serve_connection<IO, S: Streams>(
                     Poll::Pending => break,
                 }
             }
-            match keepalive.poll(cx, connection.has_streams(), drain_timeout) {
+            match keepalive.poll(cx, || connection.has_streams(), drain_timeout) {
                 Step::Go => {}
                 // h2 writes its GOAWAY when next polled: go round once more.
                 Step::Drain if !draining => {
