@@ -434,3 +434,43 @@ async fn a_ping_flood_gets_too_many_pings_under_the_default_policy() {
     let channel = Channel::lazy(&server.addr.to_string()).unwrap();
     assert_eq!(unary(&channel).await.unwrap(), "hi");
 }
+
+/// The server's own keepalive (1 s, timeout 1 s): a client that answers keeps its connection
+/// through seconds of silence (its PING ACKs count); behind a proxy that stalls, the server
+/// closes the connection within time + timeout + 2 s of slack (polling and scheduling), which
+/// drops the call that was waiting on it (its handler sees the cancellation).
+#[tokio::test]
+async fn the_servers_keepalive_keeps_live_clients_and_drops_dead_ones() {
+    let mut server = start_echo_with(|b| {
+        b.keepalive(Duration::from_secs(1), Duration::from_secs(1))
+            .unwrap()
+    })
+    .await;
+    let relay = PingRelay::start(server.addr).await;
+    let live = Channel::lazy(&relay.addr.to_string()).unwrap();
+    assert_eq!(unary(&live).await.unwrap(), "hi");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(unary(&live).await.unwrap(), "hi");
+    assert_eq!(server.connection_count(), 1, "the live connection was kept");
+
+    let proxy = FaultProxy::start(server.addr, Plan::default()).await;
+    let dead = Channel::lazy(&proxy.addr.to_string()).unwrap();
+    let call = tokio::spawn(async move {
+        let mut request = Request::new(String::from("wait"));
+        request.set_timeout(Duration::from_secs(30));
+        let result: Result<Response<String>, Status> = dead.unary(HANG, request).await;
+        result.map(|_| ())
+    });
+    tokio::time::timeout(Duration::from_secs(5), server.started.recv())
+        .await
+        .expect("the Hang call started")
+        .unwrap();
+    let stalled_at = Instant::now();
+    proxy.stall_now();
+    tokio::time::timeout(Duration::from_secs(1 + 1 + 2), server.dropped.recv())
+        .await
+        .expect("the server dropped the dead connection's call in time")
+        .unwrap();
+    eprintln!("dead client found after {:?}", stalled_at.elapsed());
+    call.abort();
+}
