@@ -403,13 +403,15 @@ impl<IO> Watched<IO> {
                 (Side::Server, HEADERS | DATA) => {
                     watch.sent_headers_or_data.store(true, Ordering::Relaxed);
                 }
-                (Side::Client, HEADERS) if count && head.stream != 0 => {
-                    // A call's request HEADERS (trailers never go from a gRPC client); ids
-                    // grow, so a new one goes last.
-                    if open.last().is_none_or(|&last| head.stream > last) {
-                        open.push(head.stream);
-                        changed = true;
-                    }
+                // A call's request HEADERS (trailers never go from a gRPC client); ids grow,
+                // so a new one goes last.
+                (Side::Client, HEADERS)
+                    if count
+                        && head.stream != 0
+                        && open.last().is_none_or(|&last| head.stream > last) =>
+                {
+                    open.push(head.stream);
+                    changed = true;
                 }
                 (Side::Client, RST_STREAM) if count => {
                     if let Ok(at) = open.binary_search(&head.stream) {
