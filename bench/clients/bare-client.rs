@@ -22,6 +22,9 @@
 //! `--interceptor sync` or `--interceptor async` installs one client interceptor that admits
 //! every call at once (docs/performance.md § "What an interceptor costs"); not in tonic's twin.
 //!
+//! `--keepalive SECS` turns on client keepalive (gRFC A8) with that time and a 20 s timeout
+//! (docs/keepalive.md: what keepalive costs a call); not in tonic's twin.
+//!
 //! It prints one line, `RESULT scenario=.. count=.. bytes=.. secs=..`, the same line as
 //! tonic's twin in `bench/tonic-peer/src/bin/tonic-client.rs`: the two programs make the
 //! same calls in the same order, so the figures compare the runtimes and nothing else.
@@ -152,6 +155,15 @@ fn main() {
             let policy = LoadBalancingPolicy::from_name(&lb)
                 .unwrap_or_else(|| fail(format!("--lb {lb:?}: pick_first or round_robin")));
             builder = builder.load_balancing(policy);
+        }
+        if let Some(secs) = text_flag(&args, "--keepalive") {
+            let secs: u64 = secs
+                .parse()
+                .unwrap_or_else(|_| fail(format!("--keepalive {secs:?}: seconds")));
+            builder = builder.keepalive(
+                std::time::Duration::from_secs(secs),
+                std::time::Duration::from_secs(20),
+            )?;
         }
         let builder = match interceptor.as_deref() {
             None => builder,

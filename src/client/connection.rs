@@ -43,7 +43,8 @@
 //!
 //! What it does not do: it does not retry calls (beyond reopening a stream that never left
 //! this process), it does not resolve names again while READY (only after a loss or a
-//! failure, rate limited by `resolver.rs`), and it sends no keepalive pings.
+//! failure, rate limited by `resolver.rs`). Keepalive pings, when the channel asks for them,
+//! run beside each connection (`keepalive.rs`).
 //!
 //! Links: <https://github.com/grpc/grpc/blob/master/doc/connectivity-semantics-and-api.md>,
 //! <https://github.com/grpc/grpc/blob/master/doc/connection-backoff.md>,
@@ -65,6 +66,7 @@ use super::fast::driver::ConnectionDriver;
 use super::resolver::{Address, Resolution};
 use crate::first::{First, first};
 use crate::status::Status;
+use crate::transport::frame_watch::{Side, Watch, Watched};
 
 /// What calls see of the connection.
 #[derive(Clone, Debug)]
@@ -480,11 +482,48 @@ where
 }
 
 /// The HTTP/2 client handshake over any byte stream (plain TCP, or TLS from `tls.rs`),
-/// with the channel's window settings. Spawns the connection task.
+/// with the channel's window settings. Spawns the connection task, and with keepalive on
+/// (gRFC A8, `keepalive.rs`) wraps the stream in the frame watcher and spawns the keepalive
+/// task.
 pub(crate) async fn handshake<IO>(
     io: IO,
     options: &ChannelOptions,
 ) -> Result<(Ready, oneshot::Receiver<()>), Status>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(settings) = &options.keepalive else {
+        return handshake_io(io, options, None)
+            .await
+            .map(|(ready, done, _)| (ready, done));
+    };
+    let watch = Arc::new(Watch::default());
+    let io = Watched::new(
+        io,
+        Side::Client,
+        watch.clone(),
+        0,
+        true,
+        !settings.permit_without_calls,
+    );
+    let (ready, done, ping_pong) = handshake_io(io, options, Some(watch.clone())).await?;
+    if let Some(ping_pong) = ping_pong {
+        tokio::spawn(super::keepalive::run(
+            ping_pong,
+            watch,
+            settings.clone(),
+            ready.driver.clone(),
+        ));
+    }
+    Ok((ready, done))
+}
+
+/// [`handshake`] over the (maybe watched) stream; gives back h2's PING handle too.
+async fn handshake_io<IO>(
+    io: IO,
+    options: &ChannelOptions,
+    watch: Option<Arc<Watch>>,
+) -> Result<(Ready, oneshot::Receiver<()>, Option<h2::PingPong>), Status>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -527,6 +566,9 @@ where
     tokio::spawn(async move {
         // The error (if any) reaches every open stream through h2; nothing more to report.
         task.run().await;
+        if let Some(watch) = watch {
+            watch.ended.store(true, Ordering::Release);
+        }
         let _ = done_tx.send(());
     });
     // h2's handshake only writes our preface. One PING answered proves the peer speaks
@@ -545,6 +587,7 @@ where
             generation: 0,
         },
         done_rx,
+        ping_pong,
     ))
 }
 

@@ -62,6 +62,7 @@ mod calls;
 mod connection;
 mod fast;
 mod inbox;
+mod keepalive;
 mod replay;
 mod request_sink;
 mod resolver;
@@ -88,6 +89,7 @@ use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
 pub use self::balancer::LoadBalancingPolicy;
 pub use self::connection::ConnectivityState;
+pub use self::keepalive::{DEFAULT_KEEPALIVE_TIMEOUT, MIN_KEEPALIVE_TIME};
 pub use self::request_sink::RequestSink;
 pub use self::resolver::{
     Address, DEFAULT_MIN_RESOLVE_INTERVAL, DnsResolver, ResolveFuture, Resolver, StaticResolver,
@@ -159,6 +161,8 @@ pub(crate) struct ChannelOptions {
     pub(crate) plaintext_credentials: bool,
     /// Set by `crate::testing`: connect over an in-memory pipe to a server in this process.
     pub(crate) in_memory: Option<connection::InMemory>,
+    /// Client keepalive (gRFC A8), when on (`ChannelBuilder::keepalive`).
+    pub(crate) keepalive: Option<Arc<keepalive::ClientKeepalive>>,
 }
 
 impl ChannelOptions {
@@ -229,6 +233,7 @@ impl Default for ChannelOptions {
             tls: None,
             plaintext_credentials: false,
             in_memory: None,
+            keepalive: None,
         }
     }
 }
@@ -276,6 +281,12 @@ impl Channel {
     /// The retry policy of this channel handle, if any.
     pub fn retry_policy(&self) -> Option<&RetryPolicy> {
         self.retry.as_deref()
+    }
+
+    /// The keepalive time the channel's next connection uses (doubled each time a server
+    /// answered "too_many_pings", gRFC A8); `None` when keepalive is off.
+    pub fn keepalive_time(&self) -> Option<Duration> {
+        self.inner.options.keepalive.as_ref().map(|k| k.time())
     }
 
     /// The channel's connectivity state (grpc-go's `GetState`): for round_robin, READY when
@@ -482,6 +493,43 @@ impl ChannelBuilder {
     pub fn min_resolve_interval(mut self, interval: Duration) -> Self {
         self.min_resolve_interval = interval;
         self
+    }
+
+    /// Client keepalive (gRFC A8; `docs/keepalive.md`): each connection sends a PING after
+    /// `time` without a byte from the server and is closed when the ACK has not come within
+    /// `timeout` (its calls end UNAVAILABLE, the channel reconnects and its balancer picks a
+    /// live server meanwhile). A `time` under [`MIN_KEEPALIVE_TIME`] (10 s) is raised to it, as
+    /// A8 says; a zero `timeout` is INVALID_ARGUMENT (A8's default is
+    /// [`DEFAULT_KEEPALIVE_TIMEOUT`], 20 s). Pings go only while calls are open unless
+    /// [`ChannelBuilder::keepalive_permit_without_calls`]. A server that answers
+    /// GOAWAY(ENHANCE_YOUR_CALM, "too_many_pings") doubles `time` for the channel's next
+    /// connections ([`Channel::keepalive_time`]). Off by default.
+    pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Result<Self, Status> {
+        let permit = self
+            .options
+            .keepalive
+            .as_ref()
+            .is_some_and(|k| k.permit_without_calls);
+        self.options.keepalive = Some(Arc::new(keepalive::ClientKeepalive::new(
+            time, timeout, permit,
+        )?));
+        Ok(self)
+    }
+
+    /// A8's KEEPALIVE_WITHOUT_CALLS: ping also while no call is open (default false).
+    /// INVALID_ARGUMENT unless [`ChannelBuilder::keepalive`] was set first.
+    pub fn keepalive_permit_without_calls(mut self, permit: bool) -> Result<Self, Status> {
+        let Some(current) = &self.options.keepalive else {
+            return Err(Status::invalid_argument(
+                "keepalive_permit_without_calls needs keepalive(time, timeout) set first",
+            ));
+        };
+        self.options.keepalive = Some(Arc::new(keepalive::ClientKeepalive::new(
+            current.time(),
+            current.timeout,
+            permit,
+        )?));
+        Ok(self)
     }
 
     /// A channel that connects on its first call.

@@ -74,7 +74,8 @@ pub use web::{Cors, Web};
 use crate::compression::Encoding;
 use crate::interceptor::{AsyncInterceptor, Chain, ChainBuilder, Interceptor};
 use crate::peer::Peer;
-use crate::transport::server::{Call, ConnectionConfig, Streams};
+use crate::status::Status;
+use crate::transport::server::{Call, ConnectionConfig, KeepaliveConfig, Streams};
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// The receive windows we announce, per stream and per connection: 1 MiB. HTTP/2's default
@@ -120,6 +121,9 @@ pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 200;
 /// starts once the byte stream exists.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The shortest server keepalive time [`Builder::keepalive`] uses (grpc-go's floor).
+const MIN_SERVER_KEEPALIVE_TIME: Duration = Duration::from_secs(1);
+
 /// Settings shared by every connection of one server.
 #[derive(Clone, Debug)]
 pub(crate) struct ServerConfig {
@@ -152,6 +156,7 @@ impl Default for ServerConfig {
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
                 #[cfg(feature = "web")]
                 sniff_http1: false,
+                keepalive: KeepaliveConfig::default(),
             },
         }
     }
@@ -345,6 +350,69 @@ impl Builder {
     /// GOAWAY(SETTINGS_TIMEOUT) and is closed.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.config.connection.handshake_timeout = timeout;
+        self
+    }
+
+    /// gRFC A8's enforcement policy: a client may ping at most once per `min_time` (default
+    /// 5 minutes), and while it has no call, only when `permit_without_stream` (default false;
+    /// otherwise once per two hours). Two pings too soon are forgiven, the third gets
+    /// GOAWAY(ENHANCE_YOUR_CALM, "too_many_pings"); the calls already running finish (within
+    /// the drain timeout), new ones go elsewhere. HEADERS or DATA sent forgive the strikes.
+    /// `docs/keepalive.md`.
+    pub fn keepalive_enforcement(
+        mut self,
+        min_time: Duration,
+        permit_without_stream: bool,
+    ) -> Self {
+        self.config.connection.keepalive.min_ping_interval = min_time;
+        self.config.connection.keepalive.permit_without_stream = permit_without_stream;
+        self
+    }
+
+    /// The server's own keepalive: a PING after `time` without a byte from the client (at
+    /// least 1 s, as grpc-go clamps it), and the connection closed when its ACK has not come
+    /// within `timeout` (A8's default is 20 s). Off by default. INVALID_ARGUMENT for a zero
+    /// `time` or `timeout`.
+    pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Result<Self, Status> {
+        if time.is_zero() || timeout.is_zero() {
+            return Err(Status::invalid_argument(format!(
+                "server keepalive: time ({time:?}) and timeout ({timeout:?}) must be above zero"
+            )));
+        }
+        self.config.connection.keepalive.time = Some(time.max(MIN_SERVER_KEEPALIVE_TIME));
+        self.config.connection.keepalive.timeout = timeout;
+        Ok(self)
+    }
+
+    /// gRFC A9 MAX_CONNECTION_IDLE: a connection without a call for this long gets a
+    /// graceful GOAWAY. Off by default. INVALID_ARGUMENT for zero.
+    pub fn max_connection_idle(mut self, idle: Duration) -> Result<Self, Status> {
+        if idle.is_zero() {
+            return Err(Status::invalid_argument(
+                "max_connection_idle must be above zero",
+            ));
+        }
+        self.config.connection.keepalive.max_idle = Some(idle);
+        Ok(self)
+    }
+
+    /// gRFC A9 MAX_CONNECTION_AGE: a connection this old (±10 % jitter) gets a graceful
+    /// GOAWAY, so long-lived clients reconnect and rebalance onto new servers; its running
+    /// calls finish. Off by default. INVALID_ARGUMENT for zero.
+    pub fn max_connection_age(mut self, age: Duration) -> Result<Self, Status> {
+        if age.is_zero() {
+            return Err(Status::invalid_argument(
+                "max_connection_age must be above zero",
+            ));
+        }
+        self.config.connection.keepalive.max_age = Some(age);
+        Ok(self)
+    }
+
+    /// gRFC A9 MAX_CONNECTION_AGE_GRACE: how long calls may still run after the age GOAWAY
+    /// before the connection is closed under them (default: as long as they take).
+    pub fn max_connection_age_grace(mut self, grace: Duration) -> Self {
+        self.config.connection.keepalive.max_age_grace = Some(grace);
         self
     }
 

@@ -3,12 +3,15 @@
 //! gRPC runs on `h2` directly, with no HTTP service layer between a stream and its handler
 //! (`docs/architecture.md`). This module owns what is about connections and streams, for both
 //! sides: the handshake, the SETTINGS we advertise, the accept loop and GOAWAY on shutdown
-//! (`server`), the one flow-controlled writer (`write`), and the one mapping from h2's errors to
+//! (`server`), keepalive and connection age under gRFC A8 (`server`, with the frame watcher
+//! `frame_watch`), the one flow-controlled writer (`write`), and the one mapping from h2's errors to
 //! where a call's failure goes (`error`). It is generic over the byte stream, so TLS (`tls`,
 //! feature `tls`) plugs in below it without touching the call logic.
 
 mod call_set;
 pub(crate) mod error;
+pub(crate) mod frame_watch;
+pub(crate) mod keepalive;
 mod preface;
 pub(crate) mod server;
 #[cfg(feature = "tls")]

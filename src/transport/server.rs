@@ -45,6 +45,9 @@ use crate::first::{First, first};
 use crate::peer::Peer;
 pub(crate) use crate::transport::call_set::Call;
 use crate::transport::call_set::CallSet;
+use crate::transport::frame_watch::{CLIENT_PREFACE_LEN, Side, Watch, Watched};
+pub(crate) use crate::transport::keepalive::KeepaliveConfig;
+use crate::transport::keepalive::{ConnectionKeepalive, Step};
 
 /// The HTTP/2 settings of every connection of one server, and how long shutdown drains.
 #[derive(Clone, Copy, Debug)]
@@ -67,6 +70,8 @@ pub(crate) struct ConnectionConfig {
     /// [`Streams::serve_http1`] (gRPC-Web, feature `web`) instead of being refused.
     #[cfg(feature = "web")]
     pub(crate) sniff_http1: bool,
+    /// Keepalive enforcement and pings, connection idle and age (gRFC A8, A9; `keepalive`).
+    pub(crate) keepalive: KeepaliveConfig,
 }
 
 /// What the layer above serves on the connections: their settings, and the call to run for
@@ -230,6 +235,17 @@ async fn serve_h2<IO, S: Streams>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = shared.config();
+    // gRFC A8: the frame watcher counts the client's PINGs (h2 answers them unseen) and can
+    // put our GOAWAY(too_many_pings) on the wire; it reads the replayed preface first.
+    let watch = Arc::new(Watch::default());
+    let io = Watched::new(
+        io,
+        Side::Server,
+        watch.clone(),
+        CLIENT_PREFACE_LEN,
+        config.keepalive.time.is_some(),
+        false,
+    );
     let mut builder = h2::server::Builder::new();
     if let Some(max) = config.max_concurrent_streams {
         builder.max_concurrent_streams(max);
@@ -251,6 +267,9 @@ async fn serve_h2<IO, S: Streams>(
     if draining {
         connection.graceful_shutdown();
     }
+    let ping_pong = connection.ping_pong();
+    let mut keepalive = ConnectionKeepalive::new(config.keepalive, watch, ping_pong);
+    let drain_timeout = config.drain_timeout;
     let mut shutdown_signal = std::pin::pin!(async move {
         // An error means the server is gone without a signal: treat it as one.
         let _ = shutdown.changed().await;
@@ -270,7 +289,16 @@ async fn serve_h2<IO, S: Streams>(
             }
             loop {
                 match connection.poll_accept(cx) {
-                    Poll::Ready(Some(Ok((request, respond)))) => {
+                    Poll::Ready(Some(Ok((request, mut respond)))) => {
+                        // RFC 9113 §6.8: streams above the last-stream-id of our GOAWAY
+                        // "were not or will not be processed".
+                        if keepalive
+                            .refuse_above()
+                            .is_some_and(|last| u32::from(respond.stream_id()) > last)
+                        {
+                            respond.send_reset(h2::Reason::REFUSED_STREAM);
+                            continue;
+                        }
                         if let Some(call) = shared.start_call(request, respond, &peer) {
                             calls.push(call);
                         }
@@ -281,6 +309,17 @@ async fn serve_h2<IO, S: Streams>(
                     Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
                     Poll::Pending => break,
                 }
+            }
+            match keepalive.poll(cx, || connection.has_streams(), drain_timeout) {
+                Step::Go => {}
+                // h2 writes its GOAWAY when next polled: go round once more.
+                Step::Drain if !draining => {
+                    draining = true;
+                    connection.graceful_shutdown();
+                    continue;
+                }
+                Step::Drain => {}
+                Step::Close => return Poll::Ready(()),
             }
             if calls.poll_calls(cx) == 0 {
                 return Poll::Pending;

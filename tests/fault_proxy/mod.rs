@@ -75,6 +75,8 @@ pub struct FaultProxy {
     pub uploaded: Arc<AtomicUsize>,
     pub downloaded: Arc<AtomicUsize>,
     cut: watch::Sender<bool>,
+    /// Set by `stall_now`: both directions of every connection forward nothing more.
+    stalled: Arc<std::sync::atomic::AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -87,6 +89,8 @@ impl FaultProxy {
         let uploaded = Arc::new(AtomicUsize::new(0));
         let downloaded = Arc::new(AtomicUsize::new(0));
         let (cut, cut_rx) = watch::channel(false);
+        let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stall = stalled.clone();
         let (count, up, down) = (connections.clone(), uploaded.clone(), downloaded.clone());
         let task = tokio::spawn(async move {
             let mut pumps = tokio::task::JoinSet::new();
@@ -114,6 +118,7 @@ impl FaultProxy {
                         kill: kill.clone(),
                         killed: killed.clone(),
                         cut: cut_rx.clone(),
+                        stalled: stall.clone(),
                     };
                     pumps.spawn(pump.run(from, to));
                 }
@@ -125,8 +130,15 @@ impl FaultProxy {
             uploaded,
             downloaded,
             cut,
+            stalled,
             task,
         }
+    }
+
+    /// From now on every connection forwards nothing more, either way, and closes nothing:
+    /// a peer that went silent (a dead host, a black-holing middlebox).
+    pub fn stall_now(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
     }
 
     /// Cuts every open connection now (both sockets closed with FIN).
@@ -149,6 +161,7 @@ struct Pump {
     kill: Arc<watch::Sender<bool>>,
     killed: watch::Receiver<bool>,
     cut: watch::Receiver<bool>,
+    stalled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Pump {
@@ -172,6 +185,13 @@ impl Pump {
             };
             if let Some(delay) = self.delay {
                 tokio::time::sleep(delay).await;
+            }
+            if self.stalled.load(Ordering::SeqCst) {
+                tokio::select! {
+                    _ = fired(&mut self.killed) => {}
+                    _ = fired(&mut self.cut) => { let _ = self.kill.send(true); }
+                }
+                return;
             }
             let mut chunk = &buf[..n];
             let hit = self.fault.filter(|f| forwarded + n >= f.at);

@@ -120,6 +120,12 @@ impl ConnectionDriver {
         })
     }
 
+    /// Makes the connection task poll the connection (keepalive: a killed connection then
+    /// reads its error and ends).
+    pub(crate) fn wake(&self) {
+        self.wake.wake_task();
+    }
+
     /// The connection task: polls the connection until it ends. (The error, if any, reaches
     /// every open stream through h2.)
     pub(crate) async fn run(self: Arc<Self>) {

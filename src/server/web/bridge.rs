@@ -69,8 +69,8 @@ pub(crate) struct WebState {
     config: Web,
     /// The server itself, for the loopback connection's calls (weak: the server owns this).
     shared: Weak<Shared>,
-    /// The loopback connection's settings: the server's, with no stream limit of its own (each
-    /// real connection's limit already applies to the calls it carries).
+    /// The loopback connection's settings: the server's, with no stream limit, keepalive or
+    /// connection age of its own (each real connection's limits apply to the calls it carries).
     connection: ConnectionConfig,
     /// The client half of the loopback connection, made on the first gRPC-Web call.
     loopback: tokio::sync::Mutex<Option<h2::client::SendRequest<Bytes>>>,
@@ -80,6 +80,9 @@ impl WebState {
     pub(crate) fn new(config: Web, shared: Weak<Shared>, mut connection: ConnectionConfig) -> Self {
         connection.max_concurrent_streams = None;
         connection.sniff_http1 = false;
+        // Keepalive, idle and age limits are for real connections: the loopback lives as long
+        // as the server, and each HTTP/1.1 or HTTP/2 connection it carries has its own limits.
+        connection.keepalive = crate::transport::keepalive::KeepaliveConfig::default();
         WebState {
             config,
             shared,
