@@ -36,3 +36,6 @@ bash fuzz/run
 # spans and fields a subscriber sees (docs/tracing.md).
 cargo clippy --workspace --all-targets --quiet --features tracing -- -D warnings
 cargo test --features tracing --lib --test tracing --test interceptors
+# gRPC-Web in Debian's Chromium (feature web): real npm gRPC-Web clients on a page served by the
+# test, cross-origin, driven by playwright-core (docs/testing.md § gRPC-Web in a real browser).
+cargo test --features web --test browser
