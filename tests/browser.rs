@@ -558,6 +558,19 @@ fn browser_calls_grpc_web() {
         .filter(|l| l.contains("CORS"))
         .collect();
     assert!(cors_errors.is_empty(), "the allowed page: {cors_errors:#?}");
+    // Both gRPC-Web encodings went out and came back (the binary and the base64 one).
+    let allowed = page_log(&log, 1);
+    for content_type in ["application/grpc-web+proto", "application/grpc-web-text"] {
+        for (what, marker) in [("sent", " sent POST "), ("answered", " got 200 POST ")] {
+            assert!(
+                allowed
+                    .iter()
+                    .any(|l| l.contains(marker)
+                        && l.contains(&format!("content-type={content_type}"))),
+                "no call {what} as {content_type}:\n{log}"
+            );
+        }
+    }
     check_allowed_run(&results[1], &seen);
     eprintln!(
         "{} from {}: {} clients passed",

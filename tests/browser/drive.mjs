@@ -41,7 +41,14 @@ const chromiumPath = arg("chromium", "/usr/bin/chromium");
 const modules = join(process.cwd(), "target/browser-node/node_modules");
 const { chromium } = createRequire(join(modules, "playwright-core/package.json"))("playwright-core");
 
+// A last bound of its own: on expiry exit, and playwright's exit handler kills the browser.
+setTimeout(() => {
+  console.error("drive: out of time");
+  process.exit(1);
+}, timeoutMs * (urls.length + 1)).unref();
+
 const profile = mkdtempSync(join(tmpdir(), "bare-grpc-chromium-"));
+process.on("exit", () => rmSync(profile, { recursive: true, force: true }));
 let context;
 let code = 1;
 const log = [];
@@ -68,8 +75,15 @@ try {
     page.on("requestfailed", (r) =>
       log.push(`page ${n}: failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText}`),
     );
+    page.on("request", (r) => {
+      const type = r.headers()["content-type"];
+      if (r.method() === "POST") log.push(`page ${n}: sent POST ${r.url()} content-type=${type}`);
+    });
     page.on("response", (r) =>
-      log.push(`page ${n}: ${r.status()} ${r.request().method()} ${r.url()}`),
+      log.push(
+        `page ${n}: got ${r.status()} ${r.request().method()} ${r.url()}` +
+          ` content-type=${r.headers()["content-type"]}`,
+      ),
     );
     await page.goto(url, { timeout: timeoutMs });
     await page.waitForSelector("body[data-done]", { timeout: timeoutMs });
@@ -84,6 +98,5 @@ try {
 } finally {
   for (const line of log) console.error(`drive: ${line}`);
   await context?.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
 }
 process.exit(code);
