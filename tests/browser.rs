@@ -56,7 +56,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bare_grpc::server::web::{Cors, Web};
+use bare_grpc::server::{Cors, Web};
 use bare_grpc::{Metadata, Request, Response, Server, Status};
 use bare_grpc_contracts::ecommerce::product_info_grpc::{ProductInfo, ProductInfoServer};
 use bare_grpc_contracts::ecommerce::{Product, ProductId};
@@ -83,6 +83,9 @@ const PRODUCT_NAME: &str = "Çaydanlık ☕ kettle";
 const PRODUCT_DESCRIPTION: &str = "Boils water — für Tee, 茶 and 🫖.";
 const PRODUCT_PRICE: f32 = 12.5;
 const QUERY: &str = "Google";
+/// The large product's description: `BIG_UNIT` 64 Ki times (1 MiB of UTF-8).
+const BIG_UNIT: &str = "😀茶ü-";
+const BIG_REPEAT: usize = 64 * 1024;
 const UNKNOWN_ID: &str = "nø-such-id ✓ 🚀";
 
 /// The status message Shop answers a call without `x-shop-user` with: the interop test's
@@ -167,7 +170,7 @@ struct StaticSite {
 }
 
 const PAGE_HTML: &str = "<!doctype html>\n<html><head><meta charset=\"utf-8\">\
-<title>bare-grpc gRPC-Web browser test</title></head>\n<body><pre id=\"results\">running</pre>\
+<title>bare-grpc gRPC-Web browser test</title><link rel=\"icon\" href=\"data:,\"></head>\n<body><pre id=\"results\">running</pre>\
 <script type=\"module\" src=\"/page.js\"></script></body></html>\n";
 
 impl StaticSite {
@@ -371,6 +374,22 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `value` with every number as an `f64`: JSON has one number type, and the page's `1800` must
+/// equal the seed's `1800.0_f32`.
+fn numbers_as_f64(value: &Value) -> Value {
+    match value {
+        Value::Number(n) => n.as_f64().map(Value::from).unwrap_or(Value::Null),
+        Value::Array(items) => Value::Array(items.iter().map(numbers_as_f64).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), numbers_as_f64(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// The error a step reported, as (code, message); panics with the step if it succeeded.
 fn failure<'a>(run: &'a Value, step: &str) -> (i64, &'a str) {
     let error = &run[step]["error"];
@@ -420,7 +439,8 @@ fn check_allowed_run(results: &Value, seen: &[Seen]) {
     assert_eq!(clients, CLIENTS, "the page ran these clients");
     // The handler saw, per client in turn, the page's user and token: request metadata, both
     // an ASCII and a -bin value, crossed the preflight and the bridge.
-    let expected_seen: Vec<Seen> = (1..=CLIENTS.len())
+    // Two adds per client: the small product, then the large one.
+    let expected_seen: Vec<Seen> = (1..=2 * CLIENTS.len())
         .map(|n| Seen {
             user: USER.into(),
             token: TOKEN.to_vec(),
@@ -431,32 +451,43 @@ fn check_allowed_run(results: &Value, seen: &[Seen]) {
 
     for (n, run) in runs.iter().enumerate() {
         let client = &run["client"];
-        let id = (n + 1).to_string();
+        let id = (2 * n + 1).to_string();
         // Unary, metadata both ways: the response header needs CORS's expose list; the
         // trailers travel in the body's final 0x80 frame.
         assert_eq!(
-            run["addProduct"],
-            json!({"ok": {
+            numbers_as_f64(&run["addProduct"]),
+            numbers_as_f64(&json!({"ok": {
                 "id": id,
                 "seenUser": USER,
-                "products": (n + 1).to_string(),
+                "products": id,
                 "token": TOKEN,
-            }}),
+            }})),
             "{client}: addProduct"
         );
         assert_eq!(
-            run["getProduct"],
-            json!({"ok": {
+            numbers_as_f64(&run["getProduct"]),
+            numbers_as_f64(&json!({"ok": {
                 "id": id,
                 "name": PRODUCT_NAME,
                 "description": PRODUCT_DESCRIPTION,
                 "price": PRODUCT_PRICE as f64,
-            }}),
+            }})),
             "{client}: getProduct"
         );
+        // 1 MiB each way: many HTTP chunks, and for -text many base64 blocks.
         assert_eq!(
-            run["searchOrders"],
-            json!({ "ok": expected_orders() }),
+            numbers_as_f64(&run["large"]),
+            numbers_as_f64(&json!({"ok": {
+                "id": (2 * n + 2).to_string(),
+                // JavaScript counts UTF-16 units: the emoji is two.
+                "length": BIG_UNIT.encode_utf16().count() * BIG_REPEAT,
+                "same": true,
+            }})),
+            "{client}: a product with a 1 MiB description, added and read back"
+        );
+        assert_eq!(
+            numbers_as_f64(&run["searchOrders"]),
+            numbers_as_f64(&json!({ "ok": expected_orders() })),
             "{client}: searchOrders (server streaming)"
         );
         // Connect percent-decodes grpc-message; protobuf-ts hands it over as sent.
@@ -491,6 +522,7 @@ fn check_refused_run(results: &Value) {
         for step in [
             "addProduct",
             "getProduct",
+            "large",
             "searchOrders",
             "notFound",
             "unauthenticated",

@@ -19,6 +19,8 @@
 //                  id, the response header x-shop-seen-user and the trailers x-shop-products and
 //                  x-shop-token-bin (the token's bytes as the handler saw them)
 //   getProduct     unary, the product just added (unicode name and description round trip)
+//   large          addProduct then getProduct of a product with a 1 MiB description: the page
+//                  records the id, the length read back and whether it equals what it sent
 //   searchOrders   server streaming: every order with an item containing "Google"
 //   notFound       getProduct of an unknown id with non-ASCII characters: NOT_FOUND, message
 //   unauthenticated addProduct without x-shop-user: UNAUTHENTICATED with a unicode message
@@ -44,6 +46,9 @@ const PRODUCT = {
   description: "Boils water — für Tee, 茶 and 🫖.",
   price: 12.5,
 };
+// A description of 64 Ki 4-character groups (1 MiB of UTF-8: 4-byte, 3-byte, 2-byte and ASCII
+// characters): its messages span many HTTP chunks, and in -text many base64 blocks, both ways.
+const BIG = "😀茶ü-".repeat(64 * 1024);
 const QUERY = "Google";
 const UNKNOWN_ID = "nø-such-id ✓ 🚀";
 
@@ -120,6 +125,13 @@ async function viaConnect(server: string): Promise<Observed> {
     const p = await products.getProduct(create(ProductIDSchema, { value: id }));
     return { id: p.id, name: p.name, description: p.description, price: p.price };
   });
+  await step(out, "large", connectFailure, async () => {
+    const headers = { "x-shop-user": USER, "x-shop-token-bin": encodeBinaryHeader(TOKEN) };
+    const big = create(ProductSchema, { ...PRODUCT, description: BIG });
+    const added = await products.addProduct(big, { headers });
+    const p = await products.getProduct(create(ProductIDSchema, { value: added.value }));
+    return { id: p.id, length: p.description.length, same: p.description === BIG };
+  });
   await step(out, "searchOrders", connectFailure, async () => {
     const found = [];
     for await (const o of orders.searchOrders(create(StringValueSchema, { value: QUERY }))) {
@@ -172,6 +184,13 @@ async function viaProtobufTs(server: string, format: "text" | "binary"): Promise
   await step(out, "getProduct", pbtsFailure, async () => {
     const p = await products.getProduct({ value: id }).response;
     return { id: p.id, name: p.name, description: p.description, price: p.price };
+  });
+  await step(out, "large", pbtsFailure, async () => {
+    const meta = { "x-shop-user": USER, "x-shop-token-bin": base64Of(TOKEN) };
+    const added = await products.addProduct({ id: "", ...PRODUCT, description: BIG }, { meta })
+      .response;
+    const p = await products.getProduct({ value: added.value }).response;
+    return { id: p.id, length: p.description.length, same: p.description === BIG };
   });
   await step(out, "searchOrders", pbtsFailure, async () => {
     const found = [];
