@@ -26,7 +26,7 @@
 //! | page origin | expected |
 //! |---|---|
 //! | `http://localhost:S` (not allowed) | every call fails in the browser ("Failed to fetch"); no handler runs |
-//! | `http://127.0.0.1:S` (allowed) | per client: unary with metadata both ways, unary round trip of unicode text, server streaming, NOT_FOUND and UNAUTHENTICATED with non-ASCII messages |
+//! | `http://127.0.0.1:S` (allowed) | per client: unary with metadata both ways, unary round trip of unicode text and of a 1 MiB message, server streaming, NOT_FOUND and UNAUTHENTICATED with non-ASCII messages; `+proto` and `-text` both on the wire (the driver logs each call's content type) |
 //!
 //! Why these clients: Connect's `createGrpcWebTransport` is the maintained gRPC-Web client most
 //! browser projects use, but it speaks only `+proto` (and JSON, which we do not serve);
