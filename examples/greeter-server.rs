@@ -22,6 +22,8 @@
 //! `--interceptor sync` or `--interceptor async` installs one interceptor that admits every
 //! call at once (a synchronous one, or an async one whose start completes immediately), to
 //! measure what a hook costs a call (docs/performance.md § "What an interceptor costs").
+//! `--web` (needs `--features web`) also serves gRPC-Web on the port, over HTTP/1.1 and HTTP/2,
+//! for the gRPC-Web rows of the benchmark (docs/web.md).
 
 use bare_grpc::interceptor::{AsyncInterceptor, CallInfo, Interceptor};
 use bare_grpc::{Metadata, Request, Response, ResponseSink, Server, Status, Streaming};
@@ -147,7 +149,7 @@ fn main() -> std::io::Result<()> {
         .worker_threads(threads)
         .enable_all()
         .build()?;
-    let builder = with_tls(Server::builder(), &args)?;
+    let builder = with_web(with_tls(Server::builder(), &args)?, &args);
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let builder = match interceptor.as_deref() {
@@ -168,6 +170,25 @@ fn main() -> std::io::Result<()> {
             .serve(listener)
             .await
     })
+}
+
+/// `--web`: gRPC-Web on the same port, CORS off (the benchmark is not a browser).
+#[cfg(feature = "web")]
+fn with_web(builder: bare_grpc::server::Builder, args: &[String]) -> bare_grpc::server::Builder {
+    if args.iter().any(|a| a == "--web") {
+        return builder.web(bare_grpc::server::Web::new());
+    }
+    builder
+}
+
+/// Without the `web` feature there is no gRPC-Web to serve.
+#[cfg(not(feature = "web"))]
+fn with_web(builder: bare_grpc::server::Builder, args: &[String]) -> bare_grpc::server::Builder {
+    if args.iter().any(|a| a == "--web") {
+        eprintln!("greeter-server: --web needs `--features web`");
+        std::process::exit(2);
+    }
+    builder
 }
 
 /// `--tls-cert F --tls-key F`: the server's certificate and key, PEM.

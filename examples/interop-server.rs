@@ -214,19 +214,44 @@ async fn main() -> std::io::Result<()> {
                 .build()
         })
         .map_err(std::io::Error::other)?;
-    with_tls(with_metrics(Server::builder(), metrics_port).await?, &tls)?
-        .add_service(test_service::test_service())
-        .add_service(health)
-        .add_service(reflection.v1())
-        .add_service(reflection.v1alpha())
-        .build()
-        .serve_with_shutdown(
-            listener,
-            drain_on_signal(health_reporter, shutdown_delay_ms),
-        )
-        .await?;
+    with_web(with_tls(
+        with_metrics(Server::builder(), metrics_port).await?,
+        &tls,
+    )?)
+    .add_service(test_service::test_service())
+    .add_service(health)
+    .add_service(reflection.v1())
+    .add_service(reflection.v1alpha())
+    .build()
+    .serve_with_shutdown(
+        listener,
+        drain_on_signal(health_reporter, shutdown_delay_ms),
+    )
+    .await?;
     println!("interop-server: SIGTERM: drained, exiting");
     Ok(())
+}
+
+/// Built with `--features web`: gRPC-Web (HTTP/1.1 and HTTP/2, binary and -text) on the same
+/// `--port`, CORS open to any origin with the interop metadata allowed and exposed, so browser
+/// pages and outside gRPC-Web tools can call it (`docs/web.md`).
+#[cfg(feature = "web")]
+fn with_web(builder: bare_grpc::server::Builder) -> bare_grpc::server::Builder {
+    use bare_grpc::server::{Cors, Web};
+    let interop = ["x-grpc-test-echo-initial", "x-grpc-test-echo-trailing-bin"];
+    builder.web(
+        Web::new().cors(
+            Cors::new()
+                .allow_any_origin()
+                .allow_headers(interop)
+                .expose_headers(interop),
+        ),
+    )
+}
+
+#[cfg(not(feature = "web"))]
+fn with_web(builder: bare_grpc::server::Builder) -> bare_grpc::server::Builder {
+    builder
 }
 
 /// Resolves when the server should stop taking calls: on SIGTERM (or SIGINT), health flips

@@ -102,6 +102,41 @@ pub(crate) fn decode(text: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Appends `data` to `out` with the standard alphabet and `=` padding to a multiple of 4
+/// characters: gRPC-Web's text bodies are decoded in 4-character groups, so each chunk a server
+/// flushes must end on one (PROTOCOL-WEB § Text-encoded (response) streams).
+#[cfg(feature = "web")]
+pub(crate) fn encode_padded_into(data: &[u8], out: &mut Vec<u8>) {
+    out.reserve(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b0 = chunk[0];
+        let b1 = chunk.get(1).copied().unwrap_or(0);
+        let b2 = chunk.get(2).copied().unwrap_or(0);
+        let sextets = [
+            b0 >> 2,
+            (b0 & 0x03) << 4 | b1 >> 4,
+            (b1 & 0x0F) << 2 | b2 >> 6,
+            b2 & 0x3F,
+        ];
+        for (i, &s) in sextets.iter().enumerate() {
+            out.push(if i <= chunk.len() {
+                ALPHABET[usize::from(s)]
+            } else {
+                b'='
+            });
+        }
+    }
+}
+
+/// The 6-bit value of one standard-alphabet character, `None` for any other byte.
+#[cfg(feature = "web")]
+pub(crate) fn sextet(c: u8) -> Option<u8> {
+    match DECODE_TABLE[usize::from(c)] {
+        INVALID => None,
+        v => Some(v),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{decode, encode};

@@ -36,6 +36,10 @@ bash fuzz/run
 # spans and fields a subscriber sees (docs/tracing.md).
 cargo clippy --workspace --all-targets --quiet --features tracing -- -D warnings
 cargo test --features tracing --lib --test tracing --test interceptors
+# gRPC-Web (feature web): clippy, then HTTP/1.1 and HTTP/2 gRPC-Web clients against the server's
+# port, CORS and the bad inputs (docs/web.md).
+cargo clippy --workspace --all-targets --quiet --features web -- -D warnings
+cargo test --features web --lib --test web
 # gRPC-Web in Debian's Chromium (feature web): real npm gRPC-Web clients on a page served by the
 # test, cross-origin, driven by playwright-core (docs/testing.md § gRPC-Web in a real browser).
 cargo test --features web --test browser

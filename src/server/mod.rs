@@ -48,6 +48,8 @@ mod respond;
 pub(crate) mod router;
 mod sink;
 mod streaming;
+#[cfg(feature = "web")]
+pub(crate) mod web;
 
 use std::future::Future;
 use std::io;
@@ -66,6 +68,8 @@ pub(crate) use router::Router;
 pub use router::Service;
 pub use sink::ResponseSink;
 pub use streaming::Streaming;
+#[cfg(feature = "web")]
+pub use web::{Cors, Web};
 
 use crate::compression::Encoding;
 use crate::interceptor::{AsyncInterceptor, Chain, ChainBuilder, Interceptor};
@@ -135,6 +139,8 @@ impl Default for ServerConfig {
                 drain_timeout: Duration::from_secs(10),
                 max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+                #[cfg(feature = "web")]
+                sniff_http1: false,
             },
         }
     }
@@ -146,6 +152,9 @@ pub(crate) struct Shared {
     pub(crate) router: Router,
     /// Run around every routed call; empty (and free) unless the builder added some.
     pub(crate) interceptors: Chain,
+    /// gRPC-Web on the same port (`Builder::web`, feature `web`).
+    #[cfg(feature = "web")]
+    pub(crate) web: Option<web::WebState>,
 }
 
 /// The transport runs what the server routes: each new stream becomes a call here
@@ -161,7 +170,26 @@ impl Streams for Shared {
         respond: h2::server::SendResponse<Bytes>,
         peer: &Peer,
     ) -> Option<Call> {
+        // gRPC-Web and CORS preflights on an HTTP/2 connection go to the bridge; only a server
+        // built with `Builder::web` looks (feature `web`).
+        #[cfg(feature = "web")]
+        if self.web.is_some() && web::is_web(&request) {
+            return web::serve_h2(self, request, respond, peer);
+        }
         start_call(request, respond, peer, self)
+    }
+
+    #[cfg(feature = "web")]
+    fn serve_http1<IO>(
+        self: Arc<Self>,
+        io: IO,
+        peer: Peer,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        web::serve_http1(self, io, peer, shutdown)
     }
 }
 
@@ -174,9 +202,21 @@ pub struct Builder {
     interceptors: ChainBuilder,
     #[cfg(feature = "tls")]
     tls: Option<crate::transport::tls::ServerTls>,
+    #[cfg(feature = "web")]
+    web: Option<Web>,
 }
 
 impl Builder {
+    /// Also serves gRPC-Web on the same port (feature `web`, `docs/web.md`): HTTP/1.1
+    /// connections and `application/grpc-web*` requests on HTTP/2 connections become calls on
+    /// the same services; CORS as `web` configures it (off by default).
+    #[cfg(feature = "web")]
+    pub fn web(mut self, web: Web) -> Self {
+        self.config.connection.sniff_http1 = true;
+        self.web = Some(web);
+        self
+    }
+
     /// Adds a service (a generated `FooServer::new(impl)`). Its dispatch table is merged now.
     pub fn add_service<S: Service>(mut self, service: S) -> Self {
         self.router.add(service);
@@ -302,12 +342,24 @@ impl Builder {
                 "bare-grpc: method_max_receive_message_size names unknown path {path}"
             );
         }
+        let interceptors = self.interceptors.build();
+        #[cfg(feature = "web")]
+        let shared = Arc::new_cyclic(|weak| Shared {
+            web: self
+                .web
+                .map(|web| web::WebState::new(web, weak.clone(), self.config.connection)),
+            config: self.config,
+            router: self.router,
+            interceptors,
+        });
+        #[cfg(not(feature = "web"))]
+        let shared = Arc::new(Shared {
+            config: self.config,
+            router: self.router,
+            interceptors,
+        });
         Server {
-            shared: Arc::new(Shared {
-                config: self.config,
-                router: self.router,
-                interceptors: self.interceptors.build(),
-            }),
+            shared,
             #[cfg(feature = "tls")]
             tls: self.tls,
         }

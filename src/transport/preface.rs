@@ -61,6 +61,7 @@ where
             return Some(Replay {
                 head,
                 pos: 0,
+                end: CHECKED,
                 inner: io,
             });
         }
@@ -70,6 +71,70 @@ where
     };
     refuse(io, refusal).await;
     None
+}
+
+/// What the first octets of a connection were, when the server also serves HTTP/1.1
+/// (feature `web`).
+#[cfg(feature = "web")]
+pub(crate) enum Sniffed<IO> {
+    /// The HTTP/2 preface and SETTINGS header: for h2, as [`read_preface`] returns it.
+    Http2(Replay<IO>),
+    /// Anything else: an HTTP/1.1 request, for hyper, with the octets read so far replayed.
+    Http1(Replay<IO>),
+}
+
+/// [`read_preface`] for a server that also speaks HTTP/1.1 (gRPC-Web): a start that is not the
+/// HTTP/2 preface goes to HTTP/1.1 instead of being refused. The preface's first octet is `P`,
+/// as is POST's, so the two part at the second octet at the latest ("PR" against "PO").
+#[cfg(feature = "web")]
+pub(crate) async fn sniff<IO>(mut io: IO, timeout: Duration) -> Option<Sniffed<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut head = [0u8; CHECKED];
+    let mut filled = 0;
+    let outcome = tokio::time::timeout(timeout, async {
+        while filled < CHECKED {
+            let n = io.read(&mut head[filled..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            let end = (filled + n).min(PREFACE.len());
+            filled += n;
+            if end > 0 && head[..end] != PREFACE[..end] {
+                return Ok(false);
+            }
+        }
+        io::Result::Ok(true)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(false)) => Some(Sniffed::Http1(Replay {
+            head,
+            pos: 0,
+            end: filled,
+            inner: io,
+        })),
+        Ok(Ok(true)) => {
+            let frame = &head[PREFACE.len()..];
+            let stream = u32::from_be_bytes([frame[5], frame[6], frame[7], frame[8]]) & 0x7fff_ffff;
+            if frame[3] != SETTINGS || frame[4] & 0x1 != 0 || stream != 0 {
+                refuse(io, (PROTOCOL_ERROR, "first frame is not SETTINGS")).await;
+                return None;
+            }
+            Some(Sniffed::Http2(Replay {
+                head,
+                pos: 0,
+                end: CHECKED,
+                inner: io,
+            }))
+        }
+        Ok(Err(_)) => None,
+        Err(_) => {
+            refuse(io, (SETTINGS_TIMEOUT, "no client preface in time")).await;
+            None
+        }
+    }
 }
 
 /// Fills `head`, checking each octet of the preface as it arrives (an HTTP/1.1 request is
@@ -137,6 +202,8 @@ fn frame_header(len: usize, kind: u8) -> [u8; FRAME_HEADER] {
 pub(crate) struct Replay<IO> {
     head: [u8; CHECKED],
     pos: usize,
+    /// How many octets of `head` were read: [`CHECKED`], or fewer for a sniffed HTTP/1.1 start.
+    end: usize,
     inner: IO,
 }
 
@@ -147,8 +214,8 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Replay<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.pos < CHECKED {
-            let n = (CHECKED - this.pos).min(buf.remaining());
+        if this.pos < this.end {
+            let n = (this.end - this.pos).min(buf.remaining());
             buf.put_slice(&this.head[this.pos..this.pos + n]);
             this.pos += n;
             return Poll::Ready(Ok(()));

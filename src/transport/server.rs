@@ -60,6 +60,10 @@ pub(crate) struct ConnectionConfig {
     pub(crate) max_header_list_size: u32,
     /// How long a new connection has to send its preface and first SETTINGS (`preface`).
     pub(crate) handshake_timeout: Duration,
+    /// Whether a connection that does not start with the HTTP/2 preface goes to
+    /// [`Streams::serve_http1`] (gRPC-Web, feature `web`) instead of being refused.
+    #[cfg(feature = "web")]
+    pub(crate) sniff_http1: bool,
 }
 
 /// What the layer above serves on the connections: their settings, and the call to run for
@@ -76,6 +80,18 @@ pub(crate) trait Streams: Send + Sync + 'static {
         respond: h2::server::SendResponse<Bytes>,
         peer: &Peer,
     ) -> Option<Call>;
+
+    /// Serves a connection that did not start with the HTTP/2 preface, when
+    /// [`ConnectionConfig::sniff_http1`] is set (feature `web`).
+    #[cfg(feature = "web")]
+    fn serve_http1<IO>(
+        self: Arc<Self>,
+        io: IO,
+        peer: Peer,
+        shutdown: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 }
 
 /// Accepts connections until `signal` fires, then drains them (bounded by the drain timeout).
@@ -180,15 +196,37 @@ pub(crate) async fn serve_connection<IO, S: Streams>(
     io: IO,
     peer: Peer,
     shared: Arc<S>,
+    shutdown: watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let config = shared.config();
+    #[cfg(feature = "web")]
+    if config.sniff_http1 {
+        use super::preface::{Sniffed, sniff};
+        match sniff(io, config.handshake_timeout).await {
+            Some(Sniffed::Http2(io)) => return serve_h2(io, peer, shared, shutdown).await,
+            Some(Sniffed::Http1(io)) => return shared.serve_http1(io, peer, shutdown).await,
+            None => return,
+        }
+    }
+    // The client preface is checked (and a bad one answered with GOAWAY) before h2 runs.
+    let Some(io) = super::preface::read_preface(io, config.handshake_timeout).await else {
+        return;
+    };
+    serve_h2(io, peer, shared, shutdown).await
+}
+
+/// Serves the HTTP/2 connection whose preface has been read (and is replayed by `io`).
+async fn serve_h2<IO, S: Streams>(
+    io: super::preface::Replay<IO>,
+    peer: Peer,
+    shared: Arc<S>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = shared.config();
-    // The client preface is checked (and a bad one answered with GOAWAY) before h2 runs.
-    let Some(io) = super::preface::read_preface(io, config.handshake_timeout).await else {
-        return;
-    };
     let mut builder = h2::server::Builder::new();
     if let Some(max) = config.max_concurrent_streams {
         builder.max_concurrent_streams(max);

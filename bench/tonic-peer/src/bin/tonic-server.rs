@@ -1,8 +1,9 @@
 //! tonic's side of the comparison: Greeter/SayHello, Stream/Pump, Collect/Drain,
 //! Echo/PingPong and Echo/Echo on loopback h2c.
 //!
-//! `tonic-server --port N --threads T [--tls-cert F --tls-key F]` (TLS needs `--features
-//! tls`: tonic's `tls-ring`)
+//! `tonic-server --port N --threads T [--tls-cert F --tls-key F] [--web]` (TLS needs
+//! `--features tls`: tonic's `tls-ring`; `--web` needs `--features web`: tonic-web's layer,
+//! gRPC-Web over HTTP/1.1 and HTTP/2 on the same port, as tonic-web's README sets it up)
 
 use std::pin::Pin;
 
@@ -88,10 +89,28 @@ fn main() {
     if std::env::args().any(|a| a == "--tls-cert") {
         panic!("--tls-cert needs `--features tls`");
     }
-    let mut builder = builder;
+    let mut builder = builder.tcp_nodelay(true);
+    let web = std::env::args().any(|a| a == "--web");
+    #[cfg(feature = "web")]
+    if web {
+        runtime().block_on(async move {
+            builder
+                .accept_http1(true)
+                .layer(tonic_web::GrpcWebLayer::new())
+                .add_service(GreeterServer::new(Bench))
+                .add_service(StreamServer::new(Bench))
+                .serve(addr)
+                .await
+                .expect("tonic-web server");
+        });
+        return;
+    }
+    #[cfg(not(feature = "web"))]
+    if web {
+        panic!("--web needs `--features web`");
+    }
     runtime().block_on(async move {
         builder
-            .tcp_nodelay(true)
             .add_service(GreeterServer::new(Bench))
             .add_service(StreamServer::new(Bench))
             .add_service(CollectServer::new(Bench))

@@ -1,0 +1,777 @@
+//! The gRPC-Web bridge's I/O: HTTP/1.1 connections served by hyper, gRPC-Web streams caught
+//! on the h2 path, and the in-memory HTTP/2 connection that turns each gRPC-Web call into a
+//! native one on the same server (the module doc of `server::web` draws the whole path).
+//!
+//! One call, in order: CORS preflight or headers; method and `content-type`; the route looked
+//! up (a client-streaming or bidi method ends here with UNIMPLEMENTED); the request body read
+//! whole (unary and server-streaming requests are one message; base64 decoded for `-text`;
+//! the limit checked on the prefix's length claim before the message is buffered); the native
+//! call sent on the loopback connection; its response headers copied, each DATA payload passed
+//! on (base64 for `-text`), its trailers turned into the trailer frame. A trailers-only native
+//! answer stays trailers-only: the status goes in the response headers with an empty body
+//! (PROTOCOL-WEB § Message framing item 4).
+
+use std::convert::Infallible;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::rt::ReadBufCursor;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
+
+use super::frame::{self, Body, TextDecoder};
+use super::{Cors, Web};
+use crate::call::CallKind;
+use crate::first::{First, first};
+use crate::headers::{APPLICATION_GRPC, TRAILERS};
+use crate::peer::Peer;
+use crate::server::router::CallFuture;
+use crate::server::{Shared, respond};
+use crate::status::Status;
+use crate::transport::error::status_from_h2;
+use crate::transport::server::{Call, ConnectionConfig, Streams};
+use crate::transport::write::poll_write;
+use crate::wire::PREFIX_LEN;
+
+/// The header that carries the gRPC-Web caller's address over the loopback connection. The
+/// bridge removes it from every incoming request, so only the bridge can set it.
+const PEER_HEADER: &str = "bare-grpc-web-peer";
+
+/// Request headers not passed on to the native call: HTTP/1.1 connection fields (RFC 9113
+/// §8.2.2 forbids them in HTTP/2), the ones the bridge sets itself, and the CORS ones.
+const DROPPED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "te",
+    "content-type",
+    "content-length",
+    "accept",
+    "origin",
+    "x-grpc-web",
+    PEER_HEADER,
+];
+
+/// Response headers not passed on to the gRPC-Web client.
+const DROPPED_RESPONSE: &[&str] = &["content-type", "content-length"];
+
+/// What the server keeps for gRPC-Web: the configuration and the loopback connection.
+pub(crate) struct WebState {
+    config: Web,
+    /// The server itself, for the loopback connection's calls (weak: the server owns this).
+    shared: Weak<Shared>,
+    /// The loopback connection's settings: the server's, with no stream limit of its own (each
+    /// real connection's limit already applies to the calls it carries).
+    connection: ConnectionConfig,
+    /// The client half of the loopback connection, made on the first gRPC-Web call.
+    loopback: tokio::sync::Mutex<Option<h2::client::SendRequest<Bytes>>>,
+}
+
+impl WebState {
+    pub(crate) fn new(config: Web, shared: Weak<Shared>, mut connection: ConnectionConfig) -> Self {
+        connection.max_concurrent_streams = None;
+        connection.sniff_http1 = false;
+        WebState {
+            config,
+            shared,
+            connection,
+            loopback: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// A ready sender on the loopback connection, made (again) when there is none or it died.
+    async fn sender(&self) -> Result<h2::client::SendRequest<Bytes>, Status> {
+        let existing = self.loopback.lock().await.clone();
+        if let Some(sender) = existing {
+            if let Ok(ready) = sender.ready().await {
+                return Ok(ready);
+            }
+        }
+        // None yet, or the old one is gone: make one (a call racing us may make its own; the
+        // last one stored is the one kept).
+        let mut slot = self.loopback.lock().await;
+        let (near, far) = tokio::io::duplex(LOOPBACK_BUFFER);
+        let streams = Arc::new(Loopback {
+            config: self.connection,
+            shared: self.shared.clone(),
+        });
+        let (keep, shutdown) = watch::channel(false);
+        tokio::spawn(async move {
+            let _keep = keep;
+            crate::transport::server::serve_connection(far, Peer::plain(None), streams, shutdown)
+                .await;
+        });
+        let mut builder = h2::client::Builder::new();
+        builder
+            .initial_window_size(1 << 20)
+            .initial_connection_window_size(1 << 24)
+            .max_frame_size(1 << 17);
+        let (sender, connection) = builder
+            .handshake::<_, Bytes>(near)
+            .await
+            .map_err(|e| Status::internal(format!("gRPC-Web loopback: {e}")))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let sender = sender
+            .ready()
+            .await
+            .map_err(|e| Status::internal(format!("gRPC-Web loopback: {e}")))?;
+        *slot = Some(sender.clone());
+        Ok(sender)
+    }
+}
+
+/// The loopback pipe's buffer each way: a few frames, so a burst does not wait on the reader.
+const LOOPBACK_BUFFER: usize = 256 * 1024;
+
+/// The loopback connection's server side: the real server's calls, with the gRPC-Web caller's
+/// address taken from [`PEER_HEADER`].
+struct Loopback {
+    config: ConnectionConfig,
+    shared: Weak<Shared>,
+}
+
+impl Streams for Loopback {
+    fn config(&self) -> &ConnectionConfig {
+        &self.config
+    }
+
+    fn start_call(
+        &self,
+        mut request: http::Request<h2::RecvStream>,
+        respond: h2::server::SendResponse<Bytes>,
+        _peer: &Peer,
+    ) -> Option<Call> {
+        let shared = self.shared.upgrade()?;
+        let addr = request
+            .headers_mut()
+            .remove(PEER_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse::<SocketAddr>().ok());
+        crate::server::start_call(request, respond, &Peer::plain(addr), &shared)
+    }
+
+    /// Never called: the loopback connection does not sniff (its client is h2).
+    fn serve_http1<IO>(
+        self: Arc<Self>,
+        _io: IO,
+        _peer: Peer,
+        _shutdown: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        std::future::ready(())
+    }
+}
+
+/// A request body from either HTTP version.
+enum Inbound {
+    H1(Incoming),
+    H2(h2::RecvStream),
+}
+
+impl Inbound {
+    /// The next piece of the body; `Err` when the peer broke it off.
+    async fn chunk(&mut self) -> Option<Result<Bytes, ()>> {
+        match self {
+            Inbound::H1(body) => loop {
+                let frame = poll_fn(|cx| hyper::body::Body::poll_frame(Pin::new(body), cx)).await;
+                match frame {
+                    None => return None,
+                    Some(Err(_)) => return Some(Err(())),
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Some(Ok(data));
+                        }
+                    }
+                }
+            },
+            Inbound::H2(body) => match body.data().await {
+                None => None,
+                Some(Err(_)) => Some(Err(())),
+                Some(Ok(data)) => {
+                    let _ = body.flow_control().release_capacity(data.len());
+                    Some(Ok(data))
+                }
+            },
+        }
+    }
+}
+
+/// The answer to one request, for either HTTP version to write.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Outbound,
+}
+
+/// A response body.
+enum Outbound {
+    /// Nothing (trailers-only, preflight).
+    Empty,
+    /// A fixed body (a refusal's text).
+    Full(Option<Bytes>),
+    /// The native call's response, translated as it arrives.
+    Stream(ResponseBody),
+}
+
+/// A native response body turned into gRPC-Web: DATA payloads as they are (or base64), the
+/// trailers as the trailer frame.
+struct ResponseBody {
+    recv: h2::RecvStream,
+    body: Body,
+    done: bool,
+}
+
+impl ResponseBody {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let trailers = match ready!(self.recv.poll_data(cx)) {
+            Some(Ok(data)) => {
+                let _ = self.recv.flow_control().release_capacity(data.len());
+                return Poll::Ready(Some(match self.body {
+                    Body::Binary => data,
+                    Body::Text => {
+                        let mut text = Vec::new();
+                        frame::encode_text(&data, &mut text);
+                        Bytes::from(text)
+                    }
+                }));
+            }
+            Some(Err(error)) => status_headers(&status_from_h2(&error)),
+            None => match ready!(self.recv.poll_trailers(cx)) {
+                Ok(Some(trailers)) => trailers,
+                Ok(None) => status_headers(&Status::internal("the call ended without trailers")),
+                Err(error) => status_headers(&status_from_h2(&error)),
+            },
+        };
+        self.done = true;
+        let mut block = Vec::with_capacity(64);
+        frame::encode_trailers(&trailers, &mut block);
+        Poll::Ready(Some(match self.body {
+            Body::Binary => Bytes::from(block),
+            Body::Text => {
+                let mut text = Vec::new();
+                frame::encode_text(&block, &mut text);
+                Bytes::from(text)
+            }
+        }))
+    }
+}
+
+/// `grpc-status`, `grpc-message` (and details) as header fields.
+fn status_headers(status: &Status) -> HeaderMap {
+    respond::trailers(status, &crate::metadata::Metadata::new())
+}
+
+/// Serves one HTTP/1.1 connection (the sniffed first octets were not the HTTP/2 preface)
+/// until it closes, or until shutdown lets its request in progress finish.
+pub(crate) async fn serve_http1<IO>(
+    shared: Arc<Shared>,
+    io: IO,
+    peer: Peer,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+        let shared = Arc::clone(&shared);
+        let peer = peer.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let answer = answer(&shared, parts, Inbound::H1(body), &peer).await;
+            let mut response = http::Response::new(answer.body);
+            *response.status_mut() = answer.status;
+            *response.headers_mut() = answer.headers;
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(HyperIo(io), service);
+    let mut connection = std::pin::pin!(connection);
+    if *shutdown.borrow() {
+        connection.as_mut().graceful_shutdown();
+    } else if let First::B(_) = first(shutdown.changed(), connection.as_mut()).await {
+        return;
+    } else {
+        connection.as_mut().graceful_shutdown();
+    }
+    let _ = connection.await;
+}
+
+/// Serves one gRPC-Web request (or CORS preflight) that arrived on an HTTP/2 connection; the
+/// future runs among the connection's calls.
+pub(crate) fn serve_h2(
+    shared: &Shared,
+    request: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+    peer: &Peer,
+) -> Option<CallFuture> {
+    let web = shared.web.as_ref()?;
+    let shared = web.shared.upgrade()?;
+    let peer = peer.clone();
+    Some(Box::pin(async move {
+        let (parts, body) = request.into_parts();
+        // The client may reset the stream at any time (a page cancelling its call): stop then,
+        // which drops the loopback call and so cancels the handler.
+        let work = answer(&shared, parts, Inbound::H2(body), &peer);
+        let reset = poll_fn(|cx| respond.poll_reset(cx));
+        let answer = match first(work, reset).await {
+            First::A(answer) => answer,
+            First::B(_) => return,
+        };
+        let mut response = http::Response::new(());
+        *response.status_mut() = answer.status;
+        *response.headers_mut() = answer.headers;
+        let (mut data, mut stream) = match answer.body {
+            Outbound::Empty | Outbound::Full(None) => {
+                let _ = respond.send_response(response, true);
+                return;
+            }
+            Outbound::Full(Some(text)) => (Some(text), None),
+            Outbound::Stream(body) => (None, Some(body)),
+        };
+        let Ok(mut send) = respond.send_response(response, false) else {
+            return;
+        };
+        loop {
+            let mut chunk = match (data.take(), stream.as_mut()) {
+                (Some(text), _) => text,
+                (None, Some(body)) => {
+                    let next = poll_fn(|cx| match send.poll_reset(cx) {
+                        Poll::Ready(_) => Poll::Ready(None),
+                        Poll::Pending => body.poll_chunk(cx).map(Some),
+                    });
+                    match next.await {
+                        Some(Some(chunk)) => chunk,
+                        Some(None) => break,
+                        None => return,
+                    }
+                }
+                (None, None) => break,
+            };
+            if poll_fn(|cx| poll_write(&mut send, &mut chunk, false, cx))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let _ = send.send_data(Bytes::new(), true);
+    }))
+}
+
+/// A gRPC-Web request or a CORS preflight on an HTTP/2 connection: OPTIONS, or a
+/// `content-type` starting `application/grpc-w` (no native type does).
+pub(crate) fn is_web(request: &http::Request<h2::RecvStream>) -> bool {
+    request.method() == Method::OPTIONS
+        || request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc-w"))
+}
+
+/// The answer to one request on the gRPC-Web side of the port.
+async fn answer(
+    shared: &Shared,
+    parts: http::request::Parts,
+    body: Inbound,
+    peer: &Peer,
+) -> Answer {
+    let Some(web) = shared.web.as_ref() else {
+        return refusal(StatusCode::NOT_FOUND, "gRPC-Web is not enabled");
+    };
+    let cors = web.config.cors.as_ref();
+    let origin = parts.headers.get(header::ORIGIN).cloned();
+    if parts.method == Method::OPTIONS {
+        return preflight(cors, &parts.headers);
+    }
+    let mut answer = call(shared, web, parts, body, peer).await;
+    if let (Some(cors), Some(origin)) = (cors, origin) {
+        if cors.origin_allowed(origin.as_bytes()) {
+            allow_origin(cors, origin, &mut answer.headers);
+            if let Ok(value) = HeaderValue::from_str(&cors.expose_headers.join(", ")) {
+                answer
+                    .headers
+                    .insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, value);
+            }
+        }
+    }
+    answer
+}
+
+/// `Access-Control-Allow-Origin` (the origin itself, or `*` for any origin without
+/// credentials), `Vary: Origin`, and `Allow-Credentials` when configured.
+fn allow_origin(cors: &Cors, origin: HeaderValue, headers: &mut HeaderMap) {
+    let value = if cors.any_origin && !cors.allow_credentials {
+        HeaderValue::from_static("*")
+    } else {
+        origin
+    };
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    headers.append(header::VARY, HeaderValue::from_static("origin"));
+    if cors.allow_credentials {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
+}
+
+/// A CORS preflight (Fetch standard § CORS-preflight request): allowed only when CORS is
+/// configured and the origin, the method (POST) and every requested header are allowed;
+/// every refusal says why, as text, with HTTP 403.
+fn preflight(cors: Option<&Cors>, headers: &HeaderMap) -> Answer {
+    let (Some(origin), Some(method)) = (
+        headers.get(header::ORIGIN),
+        headers.get(header::ACCESS_CONTROL_REQUEST_METHOD),
+    ) else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "OPTIONS without Origin and Access-Control-Request-Method is not a CORS preflight",
+        );
+    };
+    let Some(cors) = cors else {
+        return refusal(
+            StatusCode::FORBIDDEN,
+            "CORS is not enabled on this gRPC-Web server: cross-origin calls are refused",
+        );
+    };
+    if !cors.origin_allowed(origin.as_bytes()) {
+        return refusal(
+            StatusCode::FORBIDDEN,
+            &format!("CORS: origin {origin:?} is not allowed"),
+        );
+    }
+    if method.as_bytes() != b"POST" {
+        return refusal(
+            StatusCode::FORBIDDEN,
+            &format!("CORS: method {method:?} is not allowed (gRPC-Web uses POST)"),
+        );
+    }
+    let requested = headers
+        .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect::<Vec<_>>();
+    if let Some(name) = requested
+        .iter()
+        .find(|name| !cors.allow_headers.contains(name))
+    {
+        return refusal(
+            StatusCode::FORBIDDEN,
+            &format!("CORS: request header {name:?} is not allowed"),
+        );
+    }
+    let mut answer = Answer {
+        status: StatusCode::NO_CONTENT,
+        headers: HeaderMap::new(),
+        body: Outbound::Empty,
+    };
+    allow_origin(cors, origin.clone(), &mut answer.headers);
+    let h = &mut answer.headers;
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, OPTIONS"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&cors.allow_headers.join(", ")) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, value);
+    }
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from(cors.max_age.as_secs()),
+    );
+    answer
+}
+
+/// An HTTP-level refusal with its reason as plain text.
+fn refusal(status: StatusCode, why: &str) -> Answer {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Answer {
+        status,
+        headers,
+        body: Outbound::Full(Some(Bytes::from(format!("{why}\n")))),
+    }
+}
+
+/// A gRPC answer with no body: the status in the response headers, under `http` status.
+fn status_answer(http: StatusCode, body: Body, status: &Status) -> Answer {
+    let mut headers = status_headers(status);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(body.content_type()),
+    );
+    Answer {
+        status: http,
+        headers,
+        body: Outbound::Empty,
+    }
+}
+
+/// One gRPC-Web call: checks, the request body, the native call on the loopback connection.
+async fn call(
+    shared: &Shared,
+    web: &WebState,
+    parts: http::request::Parts,
+    mut inbound: Inbound,
+    peer: &Peer,
+) -> Answer {
+    let body = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| Body::from_content_type(v.as_bytes()));
+    let Some(body) = body else {
+        let status = Status::internal(format!(
+            "invalid gRPC-Web request content-type {:?}",
+            parts.headers.get(header::CONTENT_TYPE)
+        ));
+        return status_answer(StatusCode::UNSUPPORTED_MEDIA_TYPE, Body::Binary, &status);
+    };
+    if parts.method != Method::POST {
+        let status = Status::internal(format!("gRPC-Web requires POST, got {}", parts.method));
+        return status_answer(StatusCode::METHOD_NOT_ALLOWED, body, &status);
+    }
+    let route = match shared.router.lookup(parts.uri.path()) {
+        Ok(route) => route,
+        Err(status) => return status_answer(StatusCode::OK, body, &status),
+    };
+    if matches!(route.kind, CallKind::ClientStreaming | CallKind::Bidi) {
+        let status = Status::unimplemented(format!(
+            "{} is a {} method: gRPC-Web carries unary and server-streaming calls only; \
+             call it with native gRPC over HTTP/2",
+            route.path,
+            if route.kind == CallKind::Bidi {
+                "bidi-streaming"
+            } else {
+                "client-streaming"
+            }
+        ));
+        return status_answer(StatusCode::OK, body, &status);
+    }
+    let limit = route.max_recv.unwrap_or(shared.config.max_recv);
+    let message = match read_body(&mut inbound, body, limit).await {
+        Ok(message) => message,
+        Err(status) => return status_answer(StatusCode::OK, body, &status),
+    };
+    let request = loopback_request(parts, peer);
+    let response = async {
+        let mut sender = web.sender().await?;
+        let (response, mut send) = sender
+            .send_request(request, false)
+            .map_err(|e| status_from_h2(&e))?;
+        send.send_data(message, true)
+            .map_err(|e| status_from_h2(&e))?;
+        response.await.map_err(|e| status_from_h2(&e))
+    };
+    let response = match response.await {
+        Ok(response) => response,
+        Err(status) => return status_answer(StatusCode::OK, body, &status),
+    };
+    let (head, recv) = response.into_parts();
+    let mut headers = head.headers;
+    for name in DROPPED_RESPONSE {
+        headers.remove(*name);
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(body.content_type()),
+    );
+    if headers.contains_key(crate::headers::GRPC_STATUS) || recv.is_end_stream() {
+        return Answer {
+            status: StatusCode::OK,
+            headers,
+            body: Outbound::Empty,
+        };
+    }
+    Answer {
+        status: StatusCode::OK,
+        headers,
+        body: Outbound::Stream(ResponseBody {
+            recv,
+            body,
+            done: false,
+        }),
+    }
+}
+
+/// Reads the whole request body (one message for the call kinds gRPC-Web carries), base64
+/// decoded for `-text`. The limit is checked on the prefix's length claim as soon as the
+/// prefix has arrived, so an oversized claim buffers nothing more (wire.rs does the same).
+async fn read_body(inbound: &mut Inbound, body: Body, limit: usize) -> Result<Bytes, Status> {
+    let mut only: Option<Bytes> = None;
+    let mut gathered: Vec<u8> = Vec::new();
+    let mut text = TextDecoder::default();
+    while let Some(chunk) = inbound.chunk().await {
+        let chunk = chunk.map_err(|()| Status::cancelled("the gRPC-Web request body broke off"))?;
+        match body {
+            Body::Binary if only.is_none() && gathered.is_empty() => only = Some(chunk),
+            Body::Binary => {
+                if let Some(first) = only.take() {
+                    gathered.extend_from_slice(&first);
+                }
+                gathered.extend_from_slice(&chunk);
+            }
+            Body::Text => text.push(&chunk, &mut gathered).map_err(Status::internal)?,
+        }
+        let seen: &[u8] = only.as_deref().unwrap_or(&gathered);
+        if seen.len() >= PREFIX_LEN {
+            let claim = u32::from_be_bytes([seen[1], seen[2], seen[3], seen[4]]) as usize;
+            if claim > limit {
+                return Err(Status::resource_exhausted(format!(
+                    "message of {claim} bytes exceeds the receive limit of {limit} bytes"
+                )));
+            }
+            if seen.len() > PREFIX_LEN + limit {
+                return Err(Status::resource_exhausted(format!(
+                    "gRPC-Web request body of more than {} bytes exceeds the receive limit of \
+                     {limit} bytes",
+                    PREFIX_LEN + limit
+                )));
+            }
+        }
+    }
+    if body == Body::Text {
+        text.finish().map_err(Status::internal)?;
+    }
+    Ok(only.unwrap_or_else(|| Bytes::from(gathered)))
+}
+
+/// The native request for a gRPC-Web one: the same path and metadata, `application/grpc`,
+/// `te: trailers`, and the caller's address for the handler.
+fn loopback_request(parts: http::request::Parts, peer: &Peer) -> http::Request<()> {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let uri = http::Uri::builder()
+        .scheme("http")
+        .authority("loopback")
+        .path_and_query(path)
+        .build()
+        .unwrap_or_else(|_| http::Uri::from_static("http://loopback/"));
+    let mut headers = parts.headers;
+    for name in DROPPED {
+        headers.remove(*name);
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(APPLICATION_GRPC),
+    );
+    headers.insert(header::TE, HeaderValue::from_static(TRAILERS));
+    if let Some(addr) = peer.addr() {
+        if let Ok(value) = HeaderValue::from_str(&addr.to_string()) {
+            headers.insert(HeaderName::from_static(PEER_HEADER), value);
+        }
+    }
+    let mut request = http::Request::new(());
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    request
+}
+
+impl hyper::body::Body for Outbound {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Outbound::Empty => Poll::Ready(None),
+            Outbound::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            Outbound::Stream(body) => body
+                .poll_chunk(cx)
+                .map(|chunk| chunk.map(|d| Ok(Frame::data(d)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Outbound::Empty => true,
+            Outbound::Full(data) => data.is_none(),
+            Outbound::Stream(body) => body.done,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Outbound::Empty => SizeHint::with_exact(0),
+            Outbound::Full(data) => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            Outbound::Stream(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// A tokio byte stream as hyper's I/O traits.
+struct HyperIo<IO>(IO);
+
+impl<IO: AsyncRead + Unpin> hyper::rt::Read for HyperIo<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut scratch = [0u8; 8192];
+        let want = buf.remaining().min(scratch.len());
+        let mut read = ReadBuf::new(&mut scratch[..want]);
+        ready!(Pin::new(&mut self.get_mut().0).poll_read(cx, &mut read))?;
+        buf.put_slice(read.filled());
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
