@@ -44,6 +44,9 @@
 //! npm packages under `target/browser-node` it fails and says to run `tests/peers/setup.sh`.
 
 mod common;
+#[cfg(feature = "tls")]
+#[path = "../examples/tls/pki.rs"]
+mod pki;
 #[path = "../examples/seeds/mod.rs"]
 mod seeds;
 
@@ -52,7 +55,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -318,13 +321,17 @@ fn build_page() -> Vec<u8> {
     std::fs::read(out_dir.join("page.js")).expect("target/browser/page.js")
 }
 
-/// Loads each URL in Chromium (one browser, a page per URL); returns what each page wrote and
+/// Loads each URL in Chromium (one browser, a page per URL; with `trust_cert`, Chromium accepts
+/// that certificate's key for HTTPS); returns what each page wrote and
 /// the driver's log (each page's console, failed requests and responses, `drive: page N: …`).
-fn drive(urls: &[String]) -> (Vec<Value>, String) {
+fn drive(urls: &[String], trust_cert: Option<&Path>) -> (Vec<Value>, String) {
     let mut cmd = Command::new("node");
     cmd.arg("tests/browser/drive.mjs")
         .args(["--timeout-ms", &PAGE_TIMEOUT_MS.to_string()])
         .args(["--chromium", CHROMIUM]);
+    if let Some(cert) = trust_cert {
+        cmd.arg("--trust-cert").arg(cert);
+    }
     for url in urls {
         cmd.args(["--url", url]);
     }
@@ -537,65 +544,59 @@ fn check_refused_run(results: &Value) {
     }
 }
 
-#[test]
-fn browser_calls_grpc_web() {
-    if !Path::new(CHROMIUM).exists() {
-        eprintln!(
-            "skipped: {CHROMIUM} is missing (tests/peers/setup.sh installs Debian's chromium; \
-             it could not on this machine)"
-        );
-        return;
-    }
-    require_packages();
-    let page_js = build_page();
-    let site = StaticSite::start(page_js);
-    let allowed_origin = format!("http://127.0.0.1:{}", site.port);
-    let refused_origin = format!("http://localhost:{}", site.port);
+/// The log lines Chromium's DevTools protocol gave for page `n`'s requests to `server`:
+/// (kind, HTTP status, protocol) of each (`drive: page N: chromium <kind> <status> <protocol>
+/// <url>`).
+fn chromium_responses<'a>(
+    log: &'a str,
+    n: usize,
+    server: &str,
+) -> Vec<(&'a str, &'a str, &'a str)> {
+    page_log(log, n)
+        .into_iter()
+        .filter_map(|l| {
+            let mut words = l.split(" chromium ").nth(1)?.split(' ');
+            let (kind, status, protocol, url) =
+                (words.next()?, words.next()?, words.next()?, words.next()?);
+            url.starts_with(server).then_some((kind, status, protocol))
+        })
+        .collect()
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let shop = Shop::default();
-    let seen = shop.seen.clone();
-    let cors = Cors::new()
-        .allow_origin(&allowed_origin)
-        .allow_headers(["x-shop-user", "x-shop-token-bin"])
-        .expose_headers(["x-shop-seen-user"]);
-    let server = Server::builder()
-        .add_service(ProductInfoServer::new(shop))
-        .add_service(OrderManagementService::server())
-        .web(Web::new().cors(cors))
-        .build();
-    let mut server = runtime.block_on(TestServer::start(server));
-    let grpc = format!("http://127.0.0.1:{}", server.addr.port());
-
-    // The refused origin first: the server keeps serving after refusing its preflights.
-    let page = |origin: &str| format!("{origin}/?server={grpc}");
-    let (results, log) = drive(&[page(&refused_origin), page(&allowed_origin)]);
-    let seen = seeds::lock(&seen).clone();
-
-    check_refused_run(&results[0]);
-    // The refusal was the browser's CORS check, as Chromium's console says; the allowed page
-    // met none.
+/// What Chromium itself saw of the allowed page's calls: each path's CORS preflight answered
+/// 204, every call answered 200 over `protocol`, both gRPC-Web encodings sent and answered,
+/// and no CORS complaint in the console.
+fn check_allowed_log(log: &str, n: usize, server: &str, protocol: &str) {
+    let responses = chromium_responses(log, n, server);
+    let preflights: Vec<_> = responses.iter().filter(|r| r.0 == "Preflight").collect();
+    let calls: Vec<_> = responses.iter().filter(|r| r.0 == "Fetch").collect();
+    // Three paths (addProduct, getProduct, searchOrders); a preflight's answer is cached for
+    // max-age, so each is asked at least once.
     assert!(
-        page_log(&log, 0)
-            .iter()
-            .any(|l| l.contains("has been blocked by CORS policy")),
-        "the refused page's calls should fail Chromium's CORS check:\n{log}"
+        preflights.len() >= 3 && preflights.iter().all(|r| r.1 == "204"),
+        "preflights {preflights:?}\n{log}"
     );
-    let cors_errors: Vec<&str> = page_log(&log, 1)
+    // Seven calls per client: addProduct, getProduct, two for the large product,
+    // searchOrders, and the two errors (gRPC errors are HTTP 200).
+    assert_eq!(
+        calls.len(),
+        7 * CLIENTS.len(),
+        "calls seen by Chromium\n{log}"
+    );
+    assert!(
+        calls.iter().all(|r| r.1 == "200" && r.2 == protocol),
+        "every call answered 200 over {protocol}: {calls:?}"
+    );
+    let cors_errors: Vec<&str> = page_log(log, n)
         .into_iter()
         .filter(|l| l.contains("CORS"))
         .collect();
     assert!(cors_errors.is_empty(), "the allowed page: {cors_errors:#?}");
-    // Both gRPC-Web encodings went out and came back (the binary and the base64 one).
-    let allowed = page_log(&log, 1);
+    let lines = page_log(log, n);
     for content_type in ["application/grpc-web+proto", "application/grpc-web-text"] {
         for (what, marker) in [("sent", " sent POST "), ("answered", " got 200 POST ")] {
             assert!(
-                allowed
+                lines
                     .iter()
                     .any(|l| l.contains(marker)
                         && l.contains(&format!("content-type={content_type}"))),
@@ -603,11 +604,91 @@ fn browser_calls_grpc_web() {
             );
         }
     }
+}
+
+/// The page and the test's static site, or `None` (with the reason printed) when this machine
+/// has no Chromium. The page is built once per test binary.
+fn prepare() -> Option<StaticSite> {
+    if !Path::new(CHROMIUM).exists() {
+        eprintln!(
+            "skipped: {CHROMIUM} is missing (tests/peers/setup.sh installs Debian's chromium; \
+             it could not on this machine)"
+        );
+        return None;
+    }
+    static PAGE: OnceLock<Vec<u8>> = OnceLock::new();
+    let page_js = PAGE.get_or_init(|| {
+        require_packages();
+        build_page()
+    });
+    Some(StaticSite::start(page_js.clone()))
+}
+
+/// The runtime the gRPC server runs on while the test thread waits on the browser.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Shop and the seed OrderManagement with gRPC-Web, CORS allowing `origin` (with Shop's
+/// headers allowed and `x-shop-seen-user` exposed), on a free loopback port; returns the
+/// server and what Shop's handler will record.
+fn grpc_server(
+    builder: bare_grpc::server::Builder,
+    origin: &str,
+) -> (Server, Arc<Mutex<Vec<Seen>>>) {
+    let shop = Shop::default();
+    let seen = shop.seen.clone();
+    let cors = Cors::new()
+        .allow_origin(origin)
+        .allow_headers(["x-shop-user", "x-shop-token-bin"])
+        .expose_headers(["x-shop-seen-user"]);
+    let server = builder
+        .add_service(ProductInfoServer::new(shop))
+        .add_service(OrderManagementService::server())
+        .web(Web::new().cors(cors))
+        .build();
+    (server, seen)
+}
+
+/// HTTP/1.1 (a browser speaks HTTP/2 only over TLS): a refused origin, then the allowed one.
+#[test]
+fn browser_calls_grpc_web() {
+    let Some(site) = prepare() else { return };
+    let allowed_origin = format!("http://127.0.0.1:{}", site.port);
+    let refused_origin = format!("http://localhost:{}", site.port);
+    let runtime = runtime();
+    let (server, seen) = grpc_server(Server::builder(), &allowed_origin);
+    let mut server = runtime.block_on(TestServer::start(server));
+    let grpc = format!("http://127.0.0.1:{}", server.addr.port());
+
+    // The refused origin first: the server keeps serving after refusing its preflights.
+    let page = |origin: &str| format!("{origin}/?server={grpc}");
+    let (results, log) = drive(&[page(&refused_origin), page(&allowed_origin)], None);
+    let seen = seeds::lock(&seen).clone();
+
+    check_refused_run(&results[0]);
+    // The refusal was the browser's CORS check: every preflight answered 403, no call sent,
+    // and Chromium's console says why.
+    let refused = chromium_responses(&log, 0, &grpc);
+    assert!(
+        !refused.is_empty() && refused.iter().all(|r| r.0 == "Preflight" && r.1 == "403"),
+        "the refused page: {refused:?}\n{log}"
+    );
+    assert!(
+        page_log(&log, 0)
+            .iter()
+            .any(|l| l.contains("has been blocked by CORS policy")),
+        "the refused page's calls should fail Chromium's CORS check:\n{log}"
+    );
+    check_allowed_log(&log, 1, &grpc, "http/1.1");
     check_allowed_run(&results[1], &seen);
     eprintln!(
-        "{} from {}: {} clients passed",
+        "{} from {allowed_origin} over HTTP/1.1: {} clients passed",
         results[1]["browser"],
-        allowed_origin,
         CLIENTS.len()
     );
 
@@ -616,4 +697,54 @@ fn browser_calls_grpc_web() {
         .expect("server task")
         .expect("server stopped cleanly");
     drop(site);
+}
+
+/// HTTP/2 from the browser (feature `tls` too): the server over TLS (ALPN h2) with a
+/// certificate made for this run; Chromium trusts exactly that certificate's key
+/// (`--ignore-certificate-errors-spki-list`, computed by the driver from the PEM), and the page
+/// stays on its cleartext origin, so the calls are cross-origin and over HTTP/2.
+#[cfg(feature = "tls")]
+#[test]
+fn browser_calls_grpc_web_over_tls_h2() {
+    use bare_grpc::tls::{Identity, ServerTls};
+
+    let Some(site) = prepare() else { return };
+    let allowed_origin = format!("http://127.0.0.1:{}", site.port);
+    let ca = pki::Ca::new("bare-grpc browser test CA");
+    let leaf = ca.leaf(&pki::Leaf {
+        name: "bare-grpc browser test server",
+        dns: &["localhost"],
+        ips: &["127.0.0.1".parse().expect("ip")],
+        ..Default::default()
+    });
+    let dir = common::repo_root()
+        .join("target/browser-tls")
+        .join(std::process::id().to_string());
+    std::fs::create_dir_all(&dir).expect("create target/browser-tls");
+    let cert = dir.join("server.pem");
+    std::fs::write(&cert, &leaf.cert).expect("write the certificate");
+    let tls = ServerTls::new(Identity::from_pem(&leaf.cert, &leaf.key).expect("identity"))
+        .expect("server TLS");
+
+    let runtime = runtime();
+    let (server, seen) = grpc_server(Server::builder().tls(tls), &allowed_origin);
+    let mut server = runtime.block_on(TestServer::start(server));
+    let grpc = format!("https://127.0.0.1:{}", server.addr.port());
+
+    let (results, log) = drive(&[format!("{allowed_origin}/?server={grpc}")], Some(&cert));
+    let seen = seeds::lock(&seen).clone();
+    check_allowed_log(&log, 0, &grpc, "h2");
+    check_allowed_run(&results[0], &seen);
+    eprintln!(
+        "{} from {allowed_origin} over HTTP/2 and TLS: {} clients passed",
+        results[0]["browser"],
+        CLIENTS.len()
+    );
+
+    runtime
+        .block_on(server.shutdown())
+        .expect("server task")
+        .expect("server stopped cleanly");
+    drop(site);
+    let _ = std::fs::remove_dir_all(&dir);
 }

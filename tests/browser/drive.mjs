@@ -10,14 +10,16 @@
 //                                    deletes its profile folder
 //
 // Usage: node tests/browser/drive.mjs --url <page URL> [--url <page URL>]... [--timeout-ms N]
-//        [--chromium /usr/bin/chromium]            (run from the repository root)
+//        [--chromium /usr/bin/chromium] [--trust-cert <server certificate PEM>]
+//        (run from the repository root)
 // Chromium runs with a fresh, empty profile in a temporary folder and without network services
 // of its own (no QUIC, sync, component updates or background requests), so the only traffic
 // is the test's, on loopback. Exit 0 once every page finished and its results are printed (the
 // Rust test judges them); 1 when a page never finished. The page's console, its failed
 // requests and every response's status go to stderr, to explain a failure.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { createHash, X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +38,18 @@ if (urls.length === 0) {
   process.exit(2);
 }
 const timeoutMs = Number(arg("timeout-ms", "60000"));
+// --trust-cert <PEM>: Chromium accepts exactly this certificate's key over HTTPS (the SHA-256
+// of its SubjectPublicKeyInfo, base64, in --ignore-certificate-errors-spki-list), not any.
+const trustCert = arg("trust-cert", "");
+const trustArgs = [];
+if (trustCert) {
+  const spki = new X509Certificate(readFileSync(trustCert)).publicKey.export({
+    type: "spki",
+    format: "der",
+  });
+  const pin = createHash("sha256").update(spki).digest("base64");
+  trustArgs.push(`--ignore-certificate-errors-spki-list=${pin}`);
+}
 const chromiumPath = arg("chromium", "/usr/bin/chromium");
 
 const modules = join(process.cwd(), "target/browser-node/node_modules");
@@ -65,6 +79,7 @@ try {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...trustArgs,
     ],
   });
   const version = context.browser()?.version() ?? "(version unknown)";
@@ -84,6 +99,13 @@ try {
         `page ${n}: got ${r.status()} ${r.request().method()} ${r.url()}` +
           ` content-type=${r.headers()["content-type"]}`,
       ),
+    );
+    // Chromium's own view of each response (DevTools protocol): the HTTP version it spoke and
+    // the CORS preflights, which playwright's page events do not show.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Network.enable");
+    cdp.on("Network.responseReceived", ({ type, response: r }) =>
+      log.push(`page ${n}: chromium ${type} ${r.status} ${r.protocol} ${r.url}`),
     );
     await page.goto(url, { timeout: timeoutMs });
     await page.waitForSelector("body[data-done]", { timeout: timeoutMs });
