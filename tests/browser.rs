@@ -33,9 +33,11 @@
 //! protobuf-ts's `GrpcWebFetchTransport` also speaks `-text`, the base64 variant. The expected
 //! values are computed here from the seeds (`examples/seeds/`), not copied from a run.
 //!
-//! What it does not cover: HTTP/2 from a browser (browsers speak HTTP/2 only over TLS, and
-//! gRPC-Web is served on cleartext ports; `tests/web.rs` drives gRPC-Web over h2c), client
-//! streaming (no browser client offers it).
+//! HTTP/2: a browser speaks it only over TLS, so with feature `tls` too a second test serves
+//! the same services over TLS (a certificate made for the run, exactly whose key Chromium is
+//! told to accept) and the same page must pass with every call over `h2`. Chromium's own view
+//! of each response (its DevTools protocol: the preflights and the HTTP version) is logged by
+//! the driver and checked here. Not covered: client streaming (no browser client offers it).
 //!
 //! Bounds and clean-up: the page build and the browser run are each under a timeout (the Node
 //! driver is sent SIGTERM, which makes playwright close Chromium, then SIGKILL); the static
