@@ -212,6 +212,12 @@ def render(results_path, out_path):
            "ours / ceiling", r,
            "≥ 0.85", None if r is None else r >= 0.85,
            f"tonic / ceiling {fmt(ratio(pump('tonic'), pump('ceiling')), 2)}")
+    for sc, name in (("h1-16x1", "HTTP/1.1 16 × 1"), ("h2-1x100", "HTTP/2 1 × 100")):
+        wr = ratio(median(records, "rps", kind="web", server="ours-web", scenario=sc),
+                   median(records, "rps", kind="web", server="tonic-web", scenario=sc))
+        if wr is not None:
+            target(f"gRPC-Web unary req/s {name}, ours / tonic-web", wr, "≥ 1.00", wr >= 1.0,
+                   "bench/web.sh, docs/web.md")
     ours_pp, tonic_pp = cl("ours", "pingpong", "per_s"), cl("tonic", "pingpong", "per_s")
     r = ratio(ours_pp, tonic_pp)
     floor = cl("floor", "pingpong", "per_s")
@@ -331,6 +337,29 @@ def render(results_path, out_path):
         say(f"| ours / tonic | {fmt(ratio(ours_t('unary', 'rps', scenario='1x100'), tonic_t('unary', 'rps', scenario='1x100')), 2)} "
             f"| — | {fmt(ratio(ours_t('pump', 'msgs_per_s'), tonic_t('pump', 'msgs_per_s')), 2)} "
             f"| {fmt(ratio(ours_t('tls-connect', 'rps'), tonic_t('tls-connect', 'rps')), 2)} | — |")
+        say("")
+
+    # --- gRPC-Web (bench/web.sh) ----------------------------------------------------------------
+    web_servers = [("ours-web", "bare-grpc (`web`)"), ("tonic-web", "tonic + tonic-web")]
+    if any(runs(records, kind="web", server=s) for s, _ in web_servers):
+        say("### gRPC-Web: unary over HTTP/1.1 and HTTP/2")
+        say("")
+        say("SayHello as `application/grpc-web+proto` (docs/web.md). HTTP/1.1: h2load `--h1`, "
+            "16 connections, one call at a time on each (a browser's pool, no pipelining). "
+            "HTTP/2: one connection, 100 concurrent streams. Each server first answers one call "
+            "per version through curl, checked for the reply and `grpc-status: 0`.")
+        say("")
+        say("| server | HTTP/1.1 16 × 1 (calls/s) | CPU µs/call | HTTP/2 1 × 100 (calls/s) "
+            "| CPU µs/call |")
+        say("|---|---|---|---|---|")
+        for srv, name in web_servers:
+            say(f"| {name} | {cell(records, 'rps', kind='web', server=srv, scenario='h1-16x1')} "
+                f"| {cell(records, 'server_cpu_us_per_request', 1, kind='web', server=srv, scenario='h1-16x1')} "
+                f"| {cell(records, 'rps', kind='web', server=srv, scenario='h2-1x100')} "
+                f"| {cell(records, 'server_cpu_us_per_request', 1, kind='web', server=srv, scenario='h2-1x100')} |")
+        w = lambda srv, sc: median(records, "rps", kind="web", server=srv, scenario=sc)
+        say(f"| ours / tonic-web | {fmt(ratio(w('ours-web', 'h1-16x1'), w('tonic-web', 'h1-16x1')), 2)} "
+            f"| — | {fmt(ratio(w('ours-web', 'h2-1x100'), w('tonic-web', 'h2-1x100')), 2)} | — |")
         say("")
 
     # --- behind nginx (bench/nginx.sh) ----------------------------------------------------------

@@ -321,6 +321,29 @@ mod tests {
         assert_eq!(goaway_code(&answer), SETTINGS_TIMEOUT);
     }
 
+    /// With HTTP/1.1 sniffing on (feature `web`): an HTTP/1.1 request goes to HTTP/1.1 with
+    /// every octet read so far replayed; the HTTP/2 preface still goes to h2.
+    #[cfg(feature = "web")]
+    #[tokio::test]
+    async fn sniffing_parts_http1_from_http2() {
+        let request = b"POST /a.B/C HTTP/1.1\r\nhost: x\r\n\r\n";
+        let (server, mut client) = tokio::io::duplex(1 << 16);
+        client.write_all(request).await.unwrap();
+        let Some(Sniffed::Http1(mut io)) = sniff(server, Duration::from_secs(1)).await else {
+            panic!("an HTTP/1.1 request was not taken as HTTP/1.1");
+        };
+        let mut got = vec![0u8; request.len()];
+        io.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got[..], &request[..]);
+
+        let (server, mut client) = tokio::io::duplex(1 << 16);
+        client.write_all(&good_start()).await.unwrap();
+        assert!(matches!(
+            sniff(server, Duration::from_secs(1)).await,
+            Some(Sniffed::Http2(_))
+        ));
+    }
+
     #[tokio::test]
     async fn a_preface_split_at_every_octet_is_accepted() {
         let input = good_start();

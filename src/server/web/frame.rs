@@ -119,10 +119,12 @@ impl TextDecoder {
 
 /// One 4-character group, `=` allowed in the last one or two places only.
 fn decode_group(group: &[u8; 4], out: &mut Vec<u8>) -> Result<(), &'static str> {
-    let pads = match (group[2], group[3]) {
-        (b'=', b'=') => 2,
-        (_, b'=') => 1,
-        (b'=', _) => return Err("invalid base64 padding in the grpc-web-text request body"),
+    let pads = match *group {
+        [a, b, b'=', b'='] if a != b'=' && b != b'=' => 2,
+        [a, b, c, b'='] if a != b'=' && b != b'=' && c != b'=' => 1,
+        _ if group.contains(&b'=') => {
+            return Err("invalid base64 padding in the grpc-web-text request body");
+        }
         _ => 0,
     };
     let mut acc: u32 = 0;
