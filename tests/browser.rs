@@ -14,7 +14,7 @@
 //!  │ bare-grpc 127.0.0.1:G, feature web, CORS:    │      │   chromium --headless, fresh     │
 //!  │   allows origin http://127.0.0.1:S only      │◄─────│   profile; page.js calls :G      │
 //!  │   ProductInfo (seed, behind Shop: metadata)  │ HTTP │   through Connect (+proto) and   │
-//!  │   OrderManagement (seed: searchOrders)       │ /1.1 │   protobuf-ts (-text and +proto) │
+//!  │   OrderManagement (seed, behind Orders)      │ /1.1 │   protobuf-ts (-text and +proto) │
 //!  │ judges "RESULTS n {json}" + what Shop saw    │◄─────│ prints what each page observed   │
 //!  └──────────────────────────────────────────────┘      └─────────────────────────────────┘
 //! ```
@@ -26,7 +26,7 @@
 //! | page origin | expected |
 //! |---|---|
 //! | `http://localhost:S` (not allowed) | every call fails in the browser ("Failed to fetch"); no handler runs |
-//! | `http://127.0.0.1:S` (allowed) | per client: unary with metadata both ways, unary round trip of unicode text and of a 1 MiB message, server streaming, NOT_FOUND and UNAUTHENTICATED with non-ASCII messages; `+proto` and `-text` both on the wire (the driver logs each call's content type) |
+//! | `http://127.0.0.1:S` (allowed) | per client: unary with metadata both ways, unary round trip of unicode text and of a 1 MiB message, server streaming (also failing ABORTED after its messages), NOT_FOUND and UNAUTHENTICATED with non-ASCII messages; `+proto` and `-text` both on the wire (the driver logs each call's content type) |
 //!
 //! Why these clients: Connect's `createGrpcWebTransport` is the maintained gRPC-Web client most
 //! browser projects use, but it speaks only `+proto` (and JSON, which we do not serve);
@@ -62,9 +62,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bare_grpc::server::{Cors, Web};
-use bare_grpc::{Metadata, Request, Response, Server, Status};
+use bare_grpc::{Metadata, Request, Response, ResponseSink, Server, Status, Streaming};
+use bare_grpc_contracts::ecommerce::order_management_grpc::{
+    OrderManagement, OrderManagementServer,
+};
 use bare_grpc_contracts::ecommerce::product_info_grpc::{ProductInfo, ProductInfoServer};
-use bare_grpc_contracts::ecommerce::{Product, ProductId};
+use bare_grpc_contracts::ecommerce::{CombinedShipment, Order, Product, ProductId};
 use common::TestServer;
 use seeds::order_management::{OrderManagementService, sample_orders};
 use seeds::product_info::ProductInfoService;
@@ -96,6 +99,12 @@ const UNKNOWN_ID: &str = "nø-such-id ✓ 🚀";
 /// The status message Shop answers a call without `x-shop-user` with: the interop test's
 /// special characters (tab, CR LF, a BMP and a non-BMP character), percent-encoded on the wire.
 const NO_USER: &str = "\t\r\nwho are you? x-shop-user is missing ☺ 😈\t\r\n";
+
+/// What `searchOrders` with `x-shop-then-fail` ends with, after its messages: non-ASCII
+/// characters and a literal `%`, which percent-encoding must itself encode.
+const STREAM_FAILURE: &str = "stopped after the matches: 倉庫 closed 🔒, 100% sure";
+/// The query of that call.
+const FAILING_QUERY: &str = "Amazon";
 
 /// The page's three clients, in the order it runs them.
 const CLIENTS: [&str; 3] = [
@@ -162,6 +171,50 @@ impl ProductInfo for Shop {
 
     async fn get_product(&self, request: Request<ProductId>) -> Result<Response<Product>, Status> {
         self.catalogue.get_product(request).await
+    }
+}
+
+/// The seed OrderManagement, with one addition for the browser: a `searchOrders` call with
+/// the header `x-shop-then-fail` streams the seed's matches and then fails ABORTED with
+/// [`STREAM_FAILURE`], so the error status travels in the trailer frame after data frames
+/// (every other error here is trailers-only).
+struct Orders(OrderManagementService);
+
+impl OrderManagement for Orders {
+    async fn add_order(&self, request: Request<Order>) -> Result<Response<String>, Status> {
+        self.0.add_order(request).await
+    }
+
+    async fn get_order(&self, request: Request<String>) -> Result<Response<Order>, Status> {
+        self.0.get_order(request).await
+    }
+
+    async fn search_orders(
+        &self,
+        request: Request<String>,
+        sink: ResponseSink<Order>,
+    ) -> Result<(), Status> {
+        let then_fail = request.metadata().get("x-shop-then-fail").is_some();
+        self.0.search_orders(request, sink).await?;
+        if then_fail {
+            return Err(Status::aborted(STREAM_FAILURE));
+        }
+        Ok(())
+    }
+
+    async fn update_orders(
+        &self,
+        request: Request<Streaming<Order>>,
+    ) -> Result<Response<String>, Status> {
+        self.0.update_orders(request).await
+    }
+
+    async fn process_orders(
+        &self,
+        request: Request<Streaming<String>>,
+        sink: ResponseSink<CombinedShipment>,
+    ) -> Result<(), Status> {
+        self.0.process_orders(request, sink).await
     }
 }
 
@@ -413,11 +466,11 @@ fn failure<'a>(run: &'a Value, step: &str) -> (i64, &'a str) {
     }
 }
 
-/// The orders searchOrders(QUERY) streams, from the seed's data, as the page records them.
-fn expected_orders() -> Value {
+/// The orders searchOrders(query) streams, from the seed's data, as the page records them.
+fn expected_orders(query: &str) -> Value {
     let mut orders: Vec<_> = sample_orders()
         .into_iter()
-        .filter(|o| o.items.iter().any(|item| item.contains(QUERY)))
+        .filter(|o| o.items.iter().any(|item| item.contains(query)))
         .collect();
     orders.sort_by(|a, b| a.id.cmp(&b.id));
     assert!(orders.len() >= 2, "the query should match several orders");
@@ -496,7 +549,7 @@ fn check_allowed_run(results: &Value, seen: &[Seen]) {
         );
         assert_eq!(
             numbers_as_f64(&run["searchOrders"]),
-            numbers_as_f64(&json!({ "ok": expected_orders() })),
+            numbers_as_f64(&json!({ "ok": expected_orders(QUERY) })),
             "{client}: searchOrders (server streaming)"
         );
         // Connect percent-decodes grpc-message; protobuf-ts hands it over as sent.
@@ -507,6 +560,23 @@ fn check_allowed_run(results: &Value, seen: &[Seen]) {
                 percent_decode(m)
             }
         };
+        // Server streaming that fails after its messages: the data frames, then the error in
+        // the trailer frame.
+        let stream = &run["streamError"]["ok"];
+        assert_eq!(
+            numbers_as_f64(&stream["received"]),
+            numbers_as_f64(&expected_orders(FAILING_QUERY)),
+            "{client}: the messages before the stream's error"
+        );
+        let (code, message) = (
+            stream["error"]["code"].as_i64(),
+            stream["error"]["message"].as_str().map(decode),
+        );
+        assert_eq!(
+            (code, message.as_deref()),
+            (Some(10), Some(STREAM_FAILURE)),
+            "{client}: the stream's error: {stream}"
+        );
         let (code, message) = failure(run, "notFound");
         assert_eq!(
             (code, decode(message)),
@@ -543,6 +613,16 @@ fn check_refused_run(results: &Value) {
                 run["client"]
             );
         }
+        // streamError records its messages and its error side by side.
+        let stream = &run["streamError"]["ok"];
+        assert!(
+            stream["received"] == json!([])
+                && stream["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("Failed to fetch")),
+            "{}: streamError from a refused origin: {stream}",
+            run["client"]
+        );
     }
 }
 
@@ -578,11 +658,11 @@ fn check_allowed_log(log: &str, n: usize, server: &str, protocol: &str) {
         preflights.len() >= 3 && preflights.iter().all(|r| r.1 == "204"),
         "preflights {preflights:?}\n{log}"
     );
-    // Seven calls per client: addProduct, getProduct, two for the large product,
-    // searchOrders, and the two errors (gRPC errors are HTTP 200).
+    // Eight calls per client: addProduct, getProduct, two for the large product, two
+    // searchOrders, and the two unary errors (gRPC errors are HTTP 200).
     assert_eq!(
         calls.len(),
-        7 * CLIENTS.len(),
+        8 * CLIENTS.len(),
         "calls seen by Chromium\n{log}"
     );
     assert!(
@@ -646,11 +726,13 @@ fn grpc_server(
     let seen = shop.seen.clone();
     let cors = Cors::new()
         .allow_origin(origin)
-        .allow_headers(["x-shop-user", "x-shop-token-bin"])
+        .allow_headers(["x-shop-user", "x-shop-token-bin", "x-shop-then-fail"])
         .expose_headers(["x-shop-seen-user"]);
     let server = builder
         .add_service(ProductInfoServer::new(shop))
-        .add_service(OrderManagementService::server())
+        .add_service(OrderManagementServer::new(Orders(
+            OrderManagementService::with_orders(sample_orders()),
+        )))
         .web(Web::new().cors(cors))
         .build();
     (server, seen)

@@ -22,6 +22,8 @@
 //   large          addProduct then getProduct of a product with a 1 MiB description: the page
 //                  records the id, the length read back and whether it equals what it sent
 //   searchOrders   server streaming: every order with an item containing "Google"
+//   streamError    server streaming with the header x-shop-then-fail: the orders with an
+//                  "Amazon" item, then ABORTED (the status in the trailer frame after data)
 //   notFound       getProduct of an unknown id with non-ASCII characters: NOT_FOUND, message
 //   unauthenticated addProduct without x-shop-user: UNAUTHENTICATED with a unicode message
 //                  (tab, CR LF, BMP and non-BMP characters, percent-encoded on the wire)
@@ -51,6 +53,7 @@ const PRODUCT = {
 const BIG = "😀茶ü-".repeat(64 * 1024);
 const QUERY = "Google";
 const UNKNOWN_ID = "nø-such-id ✓ 🚀";
+const FAILING_QUERY = "Amazon";
 
 type Observed = Record<string, unknown>;
 
@@ -139,6 +142,20 @@ async function viaConnect(server: string): Promise<Observed> {
     }
     return found;
   });
+  await step(out, "streamError", connectFailure, async () => {
+    const received = [];
+    const call = orders.searchOrders(create(StringValueSchema, { value: FAILING_QUERY }), {
+      headers: { "x-shop-then-fail": "1" },
+    });
+    try {
+      for await (const o of call) {
+        received.push({ id: o.id, items: o.items, destination: o.destination, price: o.price });
+      }
+    } catch (e) {
+      return { received, error: connectFailure(e) };
+    }
+    return { received, error: null };
+  });
   await step(out, "notFound", connectFailure, async () => {
     return await products.getProduct(create(ProductIDSchema, { value: UNKNOWN_ID }));
   });
@@ -200,6 +217,22 @@ async function viaProtobufTs(server: string, format: "text" | "binary"): Promise
     }
     await call.status;
     return found;
+  });
+  await step(out, "streamError", pbtsFailure, async () => {
+    const received = [];
+    const call = orders.searchOrders(
+      { value: FAILING_QUERY },
+      { meta: { "x-shop-then-fail": "1" } },
+    );
+    try {
+      for await (const o of call.responses) {
+        received.push({ id: o.id, items: o.items, destination: o.destination, price: o.price });
+      }
+      await call.status;
+    } catch (e) {
+      return { received, error: pbtsFailure(e) };
+    }
+    return { received, error: null };
   });
   await step(out, "notFound", pbtsFailure, async () => {
     return await products.getProduct({ value: UNKNOWN_ID }).response;
