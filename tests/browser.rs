@@ -8,15 +8,16 @@
 //! by an `OPTIONS` preflight; the page reads only the response headers the server exposes).
 //!
 //! ```text
-//!  this test process                                     node tests/browser/drive.mjs
-//!  ┌──────────────────────────────────────────────┐      ┌─────────────────────────────────┐
-//!  │ static server 127.0.0.1:S  (/, /page.js)     │◄─────│ playwright-core ─► /usr/bin/     │
-//!  │ bare-grpc 127.0.0.1:G, feature web, CORS:    │      │   chromium --headless, fresh     │
-//!  │   allows origin http://127.0.0.1:S only      │◄─────│   profile; page.js calls :G      │
-//!  │   ProductInfo (seed, behind Shop: metadata)  │ HTTP │   through Connect (+proto) and   │
-//!  │   OrderManagement (seed, behind Orders)      │ /1.1 │   protobuf-ts (-text and +proto) │
-//!  │ judges "RESULTS n {json}" + what Shop saw    │◄─────│ prints what each page observed   │
-//!  └──────────────────────────────────────────────┘      └─────────────────────────────────┘
+//!  this test process                                 node tests/browser/drive.mjs
+//!  ┌────────────────────────────────────────────┐    ┌──────────────────────────────────┐
+//!  │ static server 127.0.0.1:S (/, /page.js)    │◄───│ playwright-core ─► /usr/bin/     │
+//!  │ bare-grpc 127.0.0.1:G, feature web, CORS   │    │ chromium, headless, new profile; │
+//!  │   allowing http://127.0.0.1:S only         │◄───│ page.js calls :G through Connect │
+//!  │   ProductInfo (seed, behind Shop)          │    │ (+proto) and protobuf-ts (-text, │
+//!  │   OrderManagement (seed, behind Orders)    │    │ +proto); HTTP/1.1, or h2 on TLS  │
+//!  │ judges "RESULTS n {json}", the log, and    │◄───│ prints what each page observed   │
+//!  │   what the handlers saw                    │    │ and Chromium's own log           │
+//!  └────────────────────────────────────────────┘    └──────────────────────────────────┘
 //! ```
 //!
 //! The page (`tests/browser/page.ts`) is bundled by `tests/browser/build.mjs` from code that
