@@ -754,6 +754,51 @@ async fn native_grpc_on_the_same_port_is_unchanged() {
     }
 }
 
+/// Records each call's path and the peer address the server saw.
+#[derive(Clone, Default)]
+struct Seen(std::sync::Arc<std::sync::Mutex<Vec<(String, Option<SocketAddr>)>>>);
+
+impl bare_grpc::interceptor::Interceptor for Seen {
+    type State = ();
+
+    fn on_start(
+        &self,
+        call: &bare_grpc::interceptor::CallInfo,
+        _: &mut bare_grpc::Metadata,
+    ) -> Result<(), bare_grpc::Status> {
+        let entry = (call.path().to_owned(), call.peer().addr());
+        self.0.lock().unwrap().push(entry);
+        Ok(())
+    }
+}
+
+/// The same interceptors run for gRPC-Web calls, and they (and the handler) see the caller's
+/// own address, not the in-memory loopback's.
+#[tokio::test]
+async fn interceptors_run_and_see_the_callers_address() {
+    let seen = Seen::default();
+    let server = Server::builder()
+        .web(Web::new())
+        .interceptor(seen.clone())
+        .add_service(common::test_service::test_service())
+        .build();
+    let server = TestServer::start(server).await;
+    for version in VERSIONS {
+        seen.0.lock().unwrap().clear();
+        good_call(server.addr, version).await;
+        let seen = seen.0.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{version:?}: {seen:?}");
+        assert_eq!(seen[0].0, UNARY);
+        let addr = seen[0].1.expect("a peer address");
+        assert_eq!(addr.ip(), server.addr.ip(), "{version:?}");
+        assert_ne!(
+            addr.port(),
+            server.addr.port(),
+            "{version:?}: the client's port"
+        );
+    }
+}
+
 /// A tokio byte stream as hyper's I/O traits (hyper-util's `TokioIo`, in a few lines).
 struct Io(TcpStream);
 

@@ -21,6 +21,10 @@
 //! the 33 octets here costs one short read and a replay buffer that is empty after the first
 //! read h2 makes; every later read and write goes straight through.
 //!
+//! gRPC-Web (feature `web`, a server built with `Builder::web`): [`sniff`] reads the same
+//! octets, but a start that is not the preface is handed on, replayed, to the HTTP/1.1 server
+//! instead of refused; the preface still goes to h2, checked as above.
+//!
 //! Closing politely: after the GOAWAY we half-close our side and read (and drop) what the peer
 //! still sends, at most [`LINGER_BYTES`] for at most [`LINGER`], so the kernel does not answer
 //! unread bytes with a reset that would destroy the GOAWAY before the peer reads it.

@@ -23,7 +23,10 @@
 //! and hands the decrypted stream to [`serve_connection`], which is generic over the byte stream.
 //!
 //! What it does not do: HTTP/1.1 (gRPC requires HTTP/2; a client without prior knowledge fails
-//! the h2 preface and the connection closes).
+//! the h2 preface and the connection closes). The exception is a server built with
+//! `Builder::web` (feature `web`): its connections are sniffed (`preface::sniff`) and one that
+//! does not open with the HTTP/2 preface goes to [`Streams::serve_http1`], gRPC-Web's
+//! HTTP/1.1 side (`server::web`).
 
 use std::future::{Future, poll_fn};
 use std::io;

@@ -101,35 +101,70 @@ impl WebState {
         // None yet, or the old one is gone: make one (a call racing us may make its own; the
         // last one stored is the one kept).
         let mut slot = self.loopback.lock().await;
-        let (near, far) = tokio::io::duplex(LOOPBACK_BUFFER);
-        let streams = Arc::new(Loopback {
-            config: self.connection,
-            shared: self.shared.clone(),
-        });
-        let (keep, shutdown) = watch::channel(false);
-        tokio::spawn(async move {
-            let _keep = keep;
-            crate::transport::server::serve_connection(far, Peer::plain(None), streams, shutdown)
-                .await;
-        });
-        let mut builder = h2::client::Builder::new();
-        builder
-            .initial_window_size(1 << 20)
-            .initial_connection_window_size(1 << 24)
-            .max_frame_size(1 << 17);
-        let (sender, connection) = builder
-            .handshake::<_, Bytes>(near)
-            .await
-            .map_err(|e| Status::internal(format!("gRPC-Web loopback: {e}")))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let (sender, driver) = self.loopback(Peer::plain(None)).await?;
+        tokio::spawn(driver);
         let sender = sender
             .ready()
             .await
             .map_err(|e| Status::internal(format!("gRPC-Web loopback: {e}")))?;
         *slot = Some(sender.clone());
         Ok(sender)
+    }
+
+    /// A new in-memory HTTP/2 connection to this server: its client half, and the future that
+    /// drives both ends (h2's client connection, then the server's connection task), for the
+    /// caller to run. Calls on it see `peer` unless their request names another.
+    async fn loopback(
+        &self,
+        peer: Peer,
+    ) -> Result<
+        (
+            h2::client::SendRequest<Bytes>,
+            impl Future<Output = ()> + Send + use<>,
+        ),
+        Status,
+    > {
+        let (near, far) = tokio::io::duplex(LOOPBACK_BUFFER);
+        let streams = Arc::new(Loopback {
+            config: self.connection,
+            shared: self.shared.clone(),
+        });
+        let (keep, shutdown) = watch::channel(false);
+        let server = async move {
+            let _keep = keep;
+            crate::transport::server::serve_connection(far, peer, streams, shutdown).await;
+        };
+        let mut builder = h2::client::Builder::new();
+        builder
+            .initial_window_size(1 << 20)
+            .initial_connection_window_size(1 << 24)
+            .max_frame_size(1 << 17);
+        // The preface and SETTINGS go into the pipe's buffer: no answer is awaited here.
+        let (sender, connection) = builder
+            .handshake::<_, Bytes>(near)
+            .await
+            .map_err(|e| Status::internal(format!("gRPC-Web loopback: {e}")))?;
+        let driver = async move {
+            let mut client = std::pin::pin!(connection);
+            let mut server = std::pin::pin!(server);
+            let (mut client_done, mut server_done) = (false, false);
+            poll_fn(|cx| {
+                // The client first: what a call queued on it reaches the server in this pass.
+                if !client_done {
+                    client_done = client.as_mut().poll(cx).is_ready();
+                }
+                if !server_done {
+                    server_done = server.as_mut().poll(cx).is_ready();
+                }
+                if client_done && server_done {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+        };
+        Ok((sender, driver))
     }
 }
 
@@ -152,14 +187,21 @@ impl Streams for Loopback {
         &self,
         mut request: http::Request<h2::RecvStream>,
         respond: h2::server::SendResponse<Bytes>,
-        _peer: &Peer,
+        peer: &Peer,
     ) -> Option<Call> {
         let shared = self.shared.upgrade()?;
-        let addr = request
-            .headers_mut()
-            .remove(PEER_HEADER)
-            .and_then(|v| v.to_str().ok()?.parse::<SocketAddr>().ok());
-        crate::server::start_call(request, respond, &Peer::plain(addr), &shared)
+        // The server-wide loopback (HTTP/2 gRPC-Web) names each call's peer in a header; an
+        // HTTP/1.1 connection's own loopback was made with its peer.
+        match request.headers_mut().remove(PEER_HEADER) {
+            Some(value) => {
+                let addr = value
+                    .to_str()
+                    .ok()
+                    .and_then(|v| v.parse::<SocketAddr>().ok());
+                crate::server::start_call(request, respond, &Peer::plain(addr), &shared)
+            }
+            None => crate::server::start_call(request, respond, peer, &shared),
+        }
     }
 
     /// Never called: the loopback connection does not sniff (its client is h2).
@@ -288,29 +330,42 @@ pub(crate) async fn serve_http1<IO>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // This connection's own loopback, driven in this task beside hyper: a call crosses no
+    // task boundary on its way to the handler and back.
+    let Some(web) = shared.web.as_ref() else {
+        return;
+    };
+    let Ok((sender, driver)) = web.loopback(peer.clone()).await else {
+        return;
+    };
     let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
         let shared = Arc::clone(&shared);
         let peer = peer.clone();
+        let sender = sender.clone();
         async move {
             let (parts, body) = request.into_parts();
-            let answer = answer(&shared, parts, Inbound::H1(body), &peer).await;
+            let answer = answer(&shared, parts, Inbound::H1(body), &peer, Some(sender)).await;
             let mut response = http::Response::new(answer.body);
             *response.status_mut() = answer.status;
             *response.headers_mut() = answer.headers;
             Ok::<_, Infallible>(response)
         }
     });
-    let connection =
-        hyper::server::conn::http1::Builder::new().serve_connection(HyperIo(io), service);
-    let mut connection = std::pin::pin!(connection);
-    if *shutdown.borrow() {
-        connection.as_mut().graceful_shutdown();
-    } else if let First::B(_) = first(shutdown.changed(), connection.as_mut()).await {
-        return;
-    } else {
-        connection.as_mut().graceful_shutdown();
-    }
-    let _ = connection.await;
+    let hyper = async move {
+        let connection =
+            hyper::server::conn::http1::Builder::new().serve_connection(HyperIo(io), service);
+        let mut connection = std::pin::pin!(connection);
+        if *shutdown.borrow() {
+            connection.as_mut().graceful_shutdown();
+        } else if let First::B(_) = first(shutdown.changed(), connection.as_mut()).await {
+            return;
+        } else {
+            connection.as_mut().graceful_shutdown();
+        }
+        let _ = connection.await;
+    };
+    // Once hyper is done, nothing can use the loopback any more: it goes with it.
+    let _ = first(hyper, driver).await;
 }
 
 /// Serves one gRPC-Web request (or CORS preflight) that arrived on an HTTP/2 connection; the
@@ -328,7 +383,7 @@ pub(crate) fn serve_h2(
         let (parts, body) = request.into_parts();
         // The client may reset the stream at any time (a page cancelling its call): stop then,
         // which drops the loopback call and so cancels the handler.
-        let work = answer(&shared, parts, Inbound::H2(body), &peer);
+        let work = answer(&shared, parts, Inbound::H2(body), &peer, None);
         let reset = poll_fn(|cx| respond.poll_reset(cx));
         let answer = match first(work, reset).await {
             First::A(answer) => answer,
@@ -364,9 +419,12 @@ pub(crate) fn serve_h2(
                 }
                 (None, None) => break,
             };
-            if poll_fn(|cx| poll_write(&mut send, &mut chunk, false, cx))
+            // The trailer frame is the last chunk: it carries END_STREAM itself.
+            let last = stream.as_ref().is_none_or(|body| body.done);
+            if poll_fn(|cx| poll_write(&mut send, &mut chunk, last, cx))
                 .await
                 .is_err()
+                || last
             {
                 return;
             }
@@ -391,6 +449,7 @@ async fn answer(
     parts: http::request::Parts,
     body: Inbound,
     peer: &Peer,
+    loopback: Option<h2::client::SendRequest<Bytes>>,
 ) -> Answer {
     let Some(web) = shared.web.as_ref() else {
         return refusal(StatusCode::NOT_FOUND, "gRPC-Web is not enabled");
@@ -400,7 +459,7 @@ async fn answer(
     if parts.method == Method::OPTIONS {
         return preflight(cors, &parts.headers);
     }
-    let mut answer = call(shared, web, parts, body, peer).await;
+    let mut answer = call(shared, web, parts, body, peer, loopback).await;
     if let (Some(cors), Some(origin)) = (cors, origin) {
         if cors.origin_allowed(origin.as_bytes()) {
             allow_origin(cors, origin, &mut answer.headers);
@@ -536,6 +595,7 @@ async fn call(
     parts: http::request::Parts,
     mut inbound: Inbound,
     peer: &Peer,
+    loopback: Option<h2::client::SendRequest<Bytes>>,
 ) -> Answer {
     let body = parts
         .headers
@@ -574,9 +634,14 @@ async fn call(
         Ok(message) => message,
         Err(status) => return status_answer(StatusCode::OK, body, &status),
     };
-    let request = loopback_request(parts, peer);
+    // The shared loopback (HTTP/2 gRPC-Web) learns each call's peer from a header; a
+    // connection's own loopback was made with its peer.
+    let request = loopback_request(parts, loopback.is_none().then_some(peer));
     let response = async {
-        let mut sender = web.sender().await?;
+        let mut sender = match loopback {
+            Some(sender) => sender.ready().await.map_err(|e| status_from_h2(&e))?,
+            None => web.sender().await?,
+        };
         let (response, mut send) = sender
             .send_request(request, false)
             .map_err(|e| status_from_h2(&e))?;
@@ -658,8 +723,8 @@ async fn read_body(inbound: &mut Inbound, body: Body, limit: usize) -> Result<By
 }
 
 /// The native request for a gRPC-Web one: the same path and metadata, `application/grpc`,
-/// `te: trailers`, and the caller's address for the handler.
-fn loopback_request(parts: http::request::Parts, peer: &Peer) -> http::Request<()> {
+/// `te: trailers`, and (for the shared loopback) the caller's address for the handler.
+fn loopback_request(parts: http::request::Parts, peer: Option<&Peer>) -> http::Request<()> {
     let path = parts
         .uri
         .path_and_query()
@@ -680,7 +745,7 @@ fn loopback_request(parts: http::request::Parts, peer: &Peer) -> http::Request<(
         HeaderValue::from_static(APPLICATION_GRPC),
     );
     headers.insert(header::TE, HeaderValue::from_static(TRAILERS));
-    if let Some(addr) = peer.addr() {
+    if let Some(addr) = peer.and_then(Peer::addr) {
         if let Ok(value) = HeaderValue::from_str(&addr.to_string()) {
             headers.insert(HeaderName::from_static(PEER_HEADER), value);
         }
