@@ -739,6 +739,38 @@ async fn keep_alive_http1_serves_many_calls_on_one_connection() {
     let _ = driver.await;
 }
 
+/// Graceful shutdown closes an idle HTTP/1.1 keep-alive connection instead of waiting for the
+/// drain timeout (10 s), and the client sees the connection end.
+#[tokio::test]
+async fn shutdown_closes_idle_http1_connections() {
+    let mut server = TestServer::start(server(Web::new())).await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(Io(tcp))
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    let (parts, body) = request(UNARY, BINARY, framed(&simple(2))).into_parts();
+    let mut first = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+    first.headers_mut().insert("host", "x".parse().unwrap());
+    let response = sender.send_request(first).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let _ = response.into_body().collect().await.unwrap();
+    let started = std::time::Instant::now();
+    let task = server.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("shutdown drained within 5 s")
+        .unwrap()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The server closed the connection: hyper's client connection task ends.
+    tokio::time::timeout(Duration::from_secs(5), driver)
+        .await
+        .expect("the client saw the connection close")
+        .unwrap()
+        .unwrap();
+}
+
 #[tokio::test]
 async fn native_grpc_on_the_same_port_is_unchanged() {
     let server = TestServer::start(server(Web::new())).await;
@@ -754,9 +786,12 @@ async fn native_grpc_on_the_same_port_is_unchanged() {
     }
 }
 
+/// One call as an interceptor saw it: its path and the peer's address.
+type SeenCall = (String, Option<SocketAddr>);
+
 /// Records each call's path and the peer address the server saw.
 #[derive(Clone, Default)]
-struct Seen(std::sync::Arc<std::sync::Mutex<Vec<(String, Option<SocketAddr>)>>>);
+struct Seen(std::sync::Arc<std::sync::Mutex<Vec<SeenCall>>>);
 
 impl bare_grpc::interceptor::Interceptor for Seen {
     type State = ();

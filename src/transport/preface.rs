@@ -65,6 +65,7 @@ where
             return Some(Replay {
                 head,
                 pos: 0,
+                #[cfg(feature = "web")]
                 end: CHECKED,
                 inner: io,
             });
@@ -206,9 +207,21 @@ fn frame_header(len: usize, kind: u8) -> [u8; FRAME_HEADER] {
 pub(crate) struct Replay<IO> {
     head: [u8; CHECKED],
     pos: usize,
-    /// How many octets of `head` were read: [`CHECKED`], or fewer for a sniffed HTTP/1.1 start.
+    /// How many octets of `head` were read: [`CHECKED`], or fewer for a sniffed HTTP/1.1 start
+    /// (feature `web`; without it, always [`CHECKED`]).
+    #[cfg(feature = "web")]
     end: usize,
     inner: IO,
+}
+
+impl<IO> Replay<IO> {
+    /// How many octets of `head` are to be replayed.
+    fn end(&self) -> usize {
+        #[cfg(feature = "web")]
+        return self.end;
+        #[cfg(not(feature = "web"))]
+        CHECKED
+    }
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Replay<IO> {
@@ -218,8 +231,9 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Replay<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.pos < this.end {
-            let n = (this.end - this.pos).min(buf.remaining());
+        let end = this.end();
+        if this.pos < end {
+            let n = (end - this.pos).min(buf.remaining());
             buf.put_slice(&this.head[this.pos..this.pos + n]);
             this.pos += n;
             return Poll::Ready(Ok(()));

@@ -1,6 +1,7 @@
-//! The gRPC-Web bridge's I/O: HTTP/1.1 connections served by hyper, gRPC-Web streams caught
-//! on the h2 path, and the in-memory HTTP/2 connection that turns each gRPC-Web call into a
-//! native one on the same server (the module doc of `server::web` draws the whole path).
+//! The gRPC-Web bridge: gRPC-Web streams caught on the h2 path, the answer to every gRPC-Web
+//! request (from here or from `http1.rs`), and the in-memory HTTP/2 connection that turns each
+//! gRPC-Web call into a native one on the same server (the module doc of `server::web` draws
+//! the whole path).
 //!
 //! One call, in order: CORS preflight or headers; method and `content-type`; the route looked
 //! up (a client-streaming or bidi method ends here with UNIMPLEMENTED); the request body read
@@ -11,9 +12,7 @@
 //! answer stays trailers-only: the status goes in the response headers with an empty body
 //! (PROTOCOL-WEB § Message framing item 4).
 
-use std::convert::Infallible;
 use std::future::{Future, poll_fn};
-use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
@@ -22,13 +21,12 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
-use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::rt::ReadBufCursor;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use hyper::body::Incoming;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use super::frame::{self, Body, TextDecoder};
-use super::{Cors, Web};
+use super::{Web, cors};
 use crate::call::CallKind;
 use crate::first::{First, first};
 use crate::headers::{APPLICATION_GRPC, TRAILERS};
@@ -47,24 +45,24 @@ const PEER_HEADER: &str = "bare-grpc-web-peer";
 
 /// Request headers not passed on to the native call: HTTP/1.1 connection fields (RFC 9113
 /// §8.2.2 forbids them in HTTP/2), the ones the bridge sets itself, and the CORS ones.
-const DROPPED: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "te",
-    "content-type",
-    "content-length",
-    "accept",
-    "origin",
-    "x-grpc-web",
-    PEER_HEADER,
-];
-
-/// Response headers not passed on to the gRPC-Web client.
-const DROPPED_RESPONSE: &[&str] = &["content-type", "content-length"];
+/// Matched against the name as it is (a standard name compares as a tag, the others as short
+/// strings), not looked up one by one in the map: each `HeaderMap::remove(&str)` parses and
+/// hashes its name.
+fn dropped(name: &HeaderName) -> bool {
+    *name == header::CONNECTION
+        || *name == header::TRANSFER_ENCODING
+        || *name == header::UPGRADE
+        || *name == header::HOST
+        || *name == header::TE
+        || *name == header::CONTENT_TYPE
+        || *name == header::CONTENT_LENGTH
+        || *name == header::ACCEPT
+        || *name == header::ORIGIN
+        || matches!(
+            name.as_str(),
+            "keep-alive" | "proxy-connection" | "x-grpc-web" | PEER_HEADER
+        )
+}
 
 /// What the server keeps for gRPC-Web: the configuration and the loopback connection.
 pub(crate) struct WebState {
@@ -114,7 +112,7 @@ impl WebState {
     /// A new in-memory HTTP/2 connection to this server: its client half, and the future that
     /// drives both ends (h2's client connection, then the server's connection task), for the
     /// caller to run. Calls on it see `peer` unless their request names another.
-    async fn loopback(
+    pub(super) async fn loopback(
         &self,
         peer: Peer,
     ) -> Result<
@@ -219,8 +217,10 @@ impl Streams for Loopback {
 }
 
 /// A request body from either HTTP version.
-enum Inbound {
+pub(super) enum Inbound {
+    /// From hyper (HTTP/1.1).
     H1(Incoming),
+    /// From h2 (gRPC-Web on an HTTP/2 connection).
     H2(h2::RecvStream),
 }
 
@@ -253,14 +253,14 @@ impl Inbound {
 }
 
 /// The answer to one request, for either HTTP version to write.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Outbound,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Outbound,
 }
 
 /// A response body.
-enum Outbound {
+pub(super) enum Outbound {
     /// Nothing (trailers-only, preflight).
     Empty,
     /// A fixed body (a refusal's text).
@@ -271,14 +271,14 @@ enum Outbound {
 
 /// A native response body turned into gRPC-Web: DATA payloads as they are (or base64), the
 /// trailers as the trailer frame.
-struct ResponseBody {
+pub(super) struct ResponseBody {
     recv: h2::RecvStream,
     body: Body,
-    done: bool,
+    pub(super) done: bool,
 }
 
 impl ResponseBody {
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    pub(super) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if self.done {
             return Poll::Ready(None);
         }
@@ -318,54 +318,6 @@ impl ResponseBody {
 /// `grpc-status`, `grpc-message` (and details) as header fields.
 fn status_headers(status: &Status) -> HeaderMap {
     respond::trailers(status, &crate::metadata::Metadata::new())
-}
-
-/// Serves one HTTP/1.1 connection (the sniffed first octets were not the HTTP/2 preface)
-/// until it closes, or until shutdown lets its request in progress finish.
-pub(crate) async fn serve_http1<IO>(
-    shared: Arc<Shared>,
-    io: IO,
-    peer: Peer,
-    mut shutdown: watch::Receiver<bool>,
-) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    // This connection's own loopback, driven in this task beside hyper: a call crosses no
-    // task boundary on its way to the handler and back.
-    let Some(web) = shared.web.as_ref() else {
-        return;
-    };
-    let Ok((sender, driver)) = web.loopback(peer.clone()).await else {
-        return;
-    };
-    let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-        let shared = Arc::clone(&shared);
-        let peer = peer.clone();
-        let sender = sender.clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let answer = answer(&shared, parts, Inbound::H1(body), &peer, Some(sender)).await;
-            let mut response = http::Response::new(answer.body);
-            *response.status_mut() = answer.status;
-            *response.headers_mut() = answer.headers;
-            Ok::<_, Infallible>(response)
-        }
-    });
-    let hyper = async move {
-        let connection =
-            hyper::server::conn::http1::Builder::new().serve_connection(HyperIo(io), service);
-        let mut connection = std::pin::pin!(connection);
-        if *shutdown.borrow() {
-            connection.as_mut().graceful_shutdown();
-        } else if let First::B(_) = first(shutdown.changed(), connection.as_mut()).await {
-            return;
-        } else {
-            connection.as_mut().graceful_shutdown();
-        }
-        let _ = connection.await;
-    };
-    // Once hyper is done, nothing can use the loopback any more: it goes with it.
-    let _ = first(hyper, driver).await;
 }
 
 /// Serves one gRPC-Web request (or CORS preflight) that arrived on an HTTP/2 connection; the
@@ -444,7 +396,7 @@ pub(crate) fn is_web(request: &http::Request<h2::RecvStream>) -> bool {
 }
 
 /// The answer to one request on the gRPC-Web side of the port.
-async fn answer(
+pub(super) async fn answer(
     shared: &Shared,
     parts: http::request::Parts,
     body: Inbound,
@@ -457,12 +409,19 @@ async fn answer(
     let cors = web.config.cors.as_ref();
     let origin = parts.headers.get(header::ORIGIN).cloned();
     if parts.method == Method::OPTIONS {
-        return preflight(cors, &parts.headers);
+        return match cors::preflight(cors, &parts.headers) {
+            Ok(headers) => Answer {
+                status: StatusCode::NO_CONTENT,
+                headers,
+                body: Outbound::Empty,
+            },
+            Err((status, why)) => refusal(status, &why),
+        };
     }
     let mut answer = call(shared, web, parts, body, peer, loopback).await;
     if let (Some(cors), Some(origin)) = (cors, origin) {
         if cors.origin_allowed(origin.as_bytes()) {
-            allow_origin(cors, origin, &mut answer.headers);
+            cors::allow_origin(cors, origin, &mut answer.headers);
             if let Ok(value) = HeaderValue::from_str(&cors.expose_headers.join(", ")) {
                 answer
                     .headers
@@ -470,93 +429,6 @@ async fn answer(
             }
         }
     }
-    answer
-}
-
-/// `Access-Control-Allow-Origin` (the origin itself, or `*` for any origin without
-/// credentials), `Vary: Origin`, and `Allow-Credentials` when configured.
-fn allow_origin(cors: &Cors, origin: HeaderValue, headers: &mut HeaderMap) {
-    let value = if cors.any_origin && !cors.allow_credentials {
-        HeaderValue::from_static("*")
-    } else {
-        origin
-    };
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-    headers.append(header::VARY, HeaderValue::from_static("origin"));
-    if cors.allow_credentials {
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
-    }
-}
-
-/// A CORS preflight (Fetch standard § CORS-preflight request): allowed only when CORS is
-/// configured and the origin, the method (POST) and every requested header are allowed;
-/// every refusal says why, as text, with HTTP 403.
-fn preflight(cors: Option<&Cors>, headers: &HeaderMap) -> Answer {
-    let (Some(origin), Some(method)) = (
-        headers.get(header::ORIGIN),
-        headers.get(header::ACCESS_CONTROL_REQUEST_METHOD),
-    ) else {
-        return refusal(
-            StatusCode::BAD_REQUEST,
-            "OPTIONS without Origin and Access-Control-Request-Method is not a CORS preflight",
-        );
-    };
-    let Some(cors) = cors else {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "CORS is not enabled on this gRPC-Web server: cross-origin calls are refused",
-        );
-    };
-    if !cors.origin_allowed(origin.as_bytes()) {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            &format!("CORS: origin {origin:?} is not allowed"),
-        );
-    }
-    if method.as_bytes() != b"POST" {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            &format!("CORS: method {method:?} is not allowed (gRPC-Web uses POST)"),
-        );
-    }
-    let requested = headers
-        .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .filter(|name| !name.is_empty())
-        .collect::<Vec<_>>();
-    if let Some(name) = requested
-        .iter()
-        .find(|name| !cors.allow_headers.contains(name))
-    {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            &format!("CORS: request header {name:?} is not allowed"),
-        );
-    }
-    let mut answer = Answer {
-        status: StatusCode::NO_CONTENT,
-        headers: HeaderMap::new(),
-        body: Outbound::Empty,
-    };
-    allow_origin(cors, origin.clone(), &mut answer.headers);
-    let h = &mut answer.headers;
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("POST, OPTIONS"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&cors.allow_headers.join(", ")) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, value);
-    }
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from(cors.max_age.as_secs()),
-    );
     answer
 }
 
@@ -655,9 +527,7 @@ async fn call(
     };
     let (head, recv) = response.into_parts();
     let mut headers = head.headers;
-    for name in DROPPED_RESPONSE {
-        headers.remove(*name);
-    }
+    headers.remove(header::CONTENT_LENGTH);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(body.content_type()),
@@ -736,9 +606,16 @@ fn loopback_request(parts: http::request::Parts, peer: Option<&Peer>) -> http::R
         .path_and_query(path)
         .build()
         .unwrap_or_else(|_| http::Uri::from_static("http://loopback/"));
-    let mut headers = parts.headers;
-    for name in DROPPED {
-        headers.remove(*name);
+    let mut headers = HeaderMap::with_capacity(parts.headers.len() + 3);
+    let mut last: Option<HeaderName> = None;
+    for (name, value) in parts.headers {
+        // `into_iter` names each field's first value only; later ones follow with `None`.
+        if let Some(name) = name {
+            last = Some(name);
+        }
+        if let Some(name) = last.as_ref().filter(|name| !dropped(name)) {
+            headers.append(name.clone(), value);
+        }
     }
     headers.insert(
         header::CONTENT_TYPE,
@@ -755,88 +632,4 @@ fn loopback_request(parts: http::request::Parts, peer: Option<&Peer>) -> http::R
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
     request
-}
-
-impl hyper::body::Body for Outbound {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match self.get_mut() {
-            Outbound::Empty => Poll::Ready(None),
-            Outbound::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            Outbound::Stream(body) => body
-                .poll_chunk(cx)
-                .map(|chunk| chunk.map(|d| Ok(Frame::data(d)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            Outbound::Empty => true,
-            Outbound::Full(data) => data.is_none(),
-            Outbound::Stream(body) => body.done,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            Outbound::Empty => SizeHint::with_exact(0),
-            Outbound::Full(data) => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
-            }
-            Outbound::Stream(_) => SizeHint::default(),
-        }
-    }
-}
-
-/// A tokio byte stream as hyper's I/O traits.
-struct HyperIo<IO>(IO);
-
-impl<IO: AsyncRead + Unpin> hyper::rt::Read for HyperIo<IO> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        let mut scratch = [0u8; 8192];
-        let want = buf.remaining().min(scratch.len());
-        let mut read = ReadBuf::new(&mut scratch[..want]);
-        ready!(Pin::new(&mut self.get_mut().0).poll_read(cx, &mut read))?;
-        buf.put_slice(read.filled());
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<IO> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
 }

@@ -57,11 +57,14 @@
 //! HTTP/1.1 cleartext, not over TLS.
 
 mod bridge;
+mod cors;
 mod frame;
+mod http1;
 
 use std::time::Duration;
 
-pub(crate) use bridge::{WebState, is_web, serve_h2, serve_http1};
+pub(crate) use bridge::{WebState, is_web, serve_h2};
+pub(crate) use http1::serve_http1;
 
 /// Request headers a browser's gRPC-Web client sends that a CORS preflight asks about; always
 /// allowed when CORS is on.
