@@ -40,3 +40,8 @@ cargo test --features tracing --lib --test tracing --test interceptors
 # port, CORS and the bad inputs (docs/web.md).
 cargo clippy --workspace --all-targets --quiet --features web -- -D warnings
 cargo test --features web --lib --test web
+# gRPC-Web in Debian's Chromium (feature web): real npm gRPC-Web clients on a page served by the
+# test, cross-origin, driven by playwright-core (docs/testing.md § gRPC-Web in a real browser).
+cargo test --features web --test browser
+# The same page over HTTP/2, which a browser speaks only over TLS: the server with feature tls too.
+cargo test --features web,tls --test browser browser_calls_grpc_web_over_tls_h2

@@ -7,7 +7,9 @@
 #   - kubernetes-validate from PyPI in target/venv, the offline manifest check (tests/deploy.rs);
 #   - Python grpcio (+ grpcio-tools, prometheus_client) from PyPI in target/venv;
 #   - Node (Debian's nodejs + npm, only when no node/npm is on the PATH) and @grpc/grpc-js +
-#     @grpc/proto-loader from the npm registry into target/node (npm ci from tests/node's lock).
+#     @grpc/proto-loader from the npm registry into target/node (npm ci from tests/node's lock);
+#   - Debian's chromium, and the browser test's npm packages (gRPC-Web clients, code generators,
+#     esbuild, playwright-core) into target/browser-node (npm ci from tests/browser's lock).
 # Safe to run again: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -60,6 +62,27 @@ if ! cmp -s tests/node/package-lock.json "$node_dir/package-lock.json" \
   mkdir -p "$node_dir"
   cp tests/node/package.json tests/node/package-lock.json "$node_dir/"
   (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+# The browser test (tests/browser.rs): Debian's Chromium, driven headless by playwright-core
+# (which never downloads a browser here). A failed install does not stop the other peers: the
+# test then skips, saying why.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing Debian package: chromium"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if ! { $SUDO apt-get update -qq \
+         && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null; }; then
+    echo "setup: WARNING: chromium could not be installed; tests/browser.rs will skip"
+  fi
+fi
+browser_dir=target/browser-node
+if ! cmp -s tests/browser/package-lock.json "$browser_dir/package-lock.json" \
+   || [ ! -f "$browser_dir/node_modules/playwright-core/package.json" ] \
+   || [ ! -f "$browser_dir/node_modules/@connectrpc/connect-web/package.json" ]; then
+  echo "setup: installing the browser test's npm packages into $browser_dir (npm ci)"
+  rm -rf "$browser_dir"
+  mkdir -p "$browser_dir"
+  cp tests/browser/package.json tests/browser/package-lock.json "$browser_dir/"
+  (cd "$browser_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 grpc_js=$(node -p "require('./$node_dir/node_modules/@grpc/grpc-js/package.json').version")
 
