@@ -5,6 +5,7 @@
 #   target/go/bin/bare-grpc-health-client
 #   target/go/bin/bare-grpc-reflection-client
 #   target/go/bin/bare-grpc-auth-peer          (tests/async_auth.rs)
+#   target/go/bin/bare-grpc-health-server      (tests/balancing_health.rs)
 #
 # Both use only packages Debian ships pre-generated (grpc-go 1.33's grpc_health_v1 and
 # grpc_reflection_v1alpha, google.golang.org/protobuf's protodesc/descriptorpb), so unlike
@@ -36,7 +37,9 @@ export GOFLAGS=""
 go build -p 1 -o "$bin_dir/bare-grpc-health-client" bare-grpc-kit/health-client
 go build -p 1 -o "$bin_dir/bare-grpc-reflection-client" bare-grpc-kit/reflection-client
 go build -p 1 -o "$bin_dir/bare-grpc-auth-peer" bare-grpc-kit/auth-peer
+go build -p 1 -o "$bin_dir/bare-grpc-health-server" bare-grpc-kit/health-server
 
 echo "$bin_dir/bare-grpc-health-client"
 echo "$bin_dir/bare-grpc-reflection-client"
 echo "$bin_dir/bare-grpc-auth-peer"
+echo "$bin_dir/bare-grpc-health-server"
