@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Instructions per unary call of our client through one plain channel, through round_robin
-# over 2 backends, and through round_robin over the first alone (docs/performance.md, § "What round_robin costs"), from callgrind: two
-# greeter-servers on core 0, the bench client under `valgrind --tool=callgrind` on core 1
-# making 2,000 and then (a second run) 22,000 sequential SayHello calls; per call =
-# (total of 22,000 - total of 2,000) / 20,000, which cancels start-up (as
-# bench/callgrind-client-unary.sh does for one backend).
+# over 2 backends, and through round_robin over the first alone (docs/performance.md,
+# § "What round_robin costs"), from callgrind: two greeter-servers on core 0, the bench
+# client under `valgrind --tool=callgrind` on core 1 making 2,000 and then (a second run)
+# 22,000 sequential SayHello calls; per call = (total of 22,000 - total of 2,000) / 20,000,
+# which cancels start-up (as bench/callgrind-client-unary.sh does for one backend).
 #
 #   bench/callgrind-client-lb.sh [BIN_DIR]     BIN_DIR holds greeter-server and bench-client
 #                                              (default target/release/examples)
