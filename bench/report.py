@@ -4,6 +4,9 @@
   report.py h2load OUT LOG RESULTS key=value...   parse one h2load run, append a JSON line
   report.py client OUT RESULTS key=value...       parse one RESULT line of a bench client
   report.py record RESULTS key=value...           append a JSON line as given (numbers parsed)
+  report.py timed OUT SECS -- COMMAND...          run COMMAND (killed after SECS), its output to
+                                                  OUT, then a line `CPU user_s=.. sys_s=..`:
+                                                  the CPU time it used, for per-call figures
   report.py render RESULTS OUT.md                 write the report between its markers
 
 Every parser checks what it reads: an h2load run is `ok` only when every request finished
@@ -14,7 +17,9 @@ client printed its RESULT line (the clients compare answers themselves).
 
 import json
 import re
+import resource
 import statistics
+import subprocess
 import sys
 
 BEGIN = "<!-- bench/run: begin generated section -->"
@@ -109,7 +114,28 @@ def parse_client(out_path, meta):
     count, nbytes, secs = int(m.group(2)), int(m.group(3)), float(m.group(4))
     record.update(ok=True, count=count, bytes=nbytes, secs=secs,
                   per_s=count / secs, mb_per_s=nbytes / secs / 1e6)
+    cpu = re.search(r"^CPU user_s=([\d.]+) sys_s=([\d.]+)", text, re.M)
+    if cpu and count:
+        # The client's whole run (start-up included) over its calls.
+        record["cpu_us_per_call"] = (float(cpu.group(1)) + float(cpu.group(2))) * 1e6 / count
+        record["user_us_per_call"] = float(cpu.group(1)) * 1e6 / count
     return record
+
+
+def timed(out_path, limit, command):
+    """Runs `command` with its output to `out_path`, then appends the CPU it used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(out_path, "w") as out:
+        try:
+            code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT,
+                                  timeout=limit).returncode
+        except subprocess.TimeoutExpired:
+            code = "timeout"
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(out_path, "a") as out:
+        out.write(f"CPU user_s={after.ru_utime - before.ru_utime:.6f} "
+                  f"sys_s={after.ru_stime - before.ru_stime:.6f} exit={code}\n")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,6 +259,19 @@ def render(results_path, out_path):
         r = ratio(cl("ours", sc, "mb_per_s"), cl("tonic", sc, "mb_per_s"))
         target(f"1 MiB messages MB/s, {name}, ours / tonic", r, "≥ 1.20",
                None if r is None else r >= 1.2, "each client against its own server")
+    lb = lambda pair, f: median(records, f, kind="balancer", pair=pair)
+    r = ratio(lb("ours-rr", "cpu_us_per_call"), lb("ours-plain", "cpu_us_per_call"))
+    if r is not None:
+        target("unary 1 × 100, client CPU per call, round_robin over 2 / one plain channel",
+               r, "≤ 1.05", r <= 1.05,
+               f"ours {fmt(lb('ours-rr', 'cpu_us_per_call'), 1)} vs "
+               f"{fmt(lb('ours-plain', 'cpu_us_per_call'), 1)} µs; tonic balance_list / plain "
+               f"{fmt(ratio(lb('tonic-balance', 'cpu_us_per_call'), lb('tonic-plain', 'cpu_us_per_call')), 2)}")
+        r = ratio(lb("ours-rr", "per_s"), lb("tonic-balance", "per_s"))
+        cpu = ratio(lb("tonic-balance", "cpu_us_per_call"), lb("ours-rr", "cpu_us_per_call"))
+        target("unary 1 × 100 calls/s over 2 backends, ours round_robin / tonic balance_list",
+               r, "> 1.00", None if r is None else r > 1.0,
+               f"tonic's client CPU per call / ours {fmt(cpu, 2)}")
     t, c = foot.get("tonic", {}), foot.get("ceiling", {})
     for impl, what in (("ours", "default features (gzip on)"),
                        ("ours-no-gzip", "no gzip, like tonic's default build")):
@@ -422,6 +461,31 @@ def render(results_path, out_path):
             say(f"- {r.get('pair')} {r.get('scenario')}: `{r.get('error', '?')}`")
     say("")
 
+    # --- the balancer ---------------------------------------------------------------------------
+    if runs(records, kind="balancer"):
+        say("### Balancer: unary 1 × 100 through 2 backends")
+        say("")
+        say("100 tasks calling SayHello in turn (as the client's `unary` scenario), against two "
+            "bare-grpc greeter-servers (both on core 0) or the first of them alone; the client "
+            "on core 1. Client CPU is the client process's user + system time over the calls.")
+        say("")
+        say("| client | calls/s | client CPU µs/call | of which user | CPU vs its plain channel |")
+        say("|---|---|---|---|---|")
+        for pair, name, plain in (
+            ("ours-plain", "bare-grpc, one plain channel (1 backend)", "ours-plain"),
+            ("ours-rr", "bare-grpc, round_robin over 2", "ours-plain"),
+            ("tonic-plain", "tonic, one plain `Channel` (1 backend)", "tonic-plain"),
+            ("tonic-balance", "tonic, `Channel::balance_list` over 2", "tonic-plain"),
+        ):
+            if not runs(records, kind="balancer", pair=pair):
+                continue
+            rr = ratio(lb(pair, "cpu_us_per_call"), lb(plain, "cpu_us_per_call"))
+            say(f"| {name} | {cell(records, 'per_s', kind='balancer', pair=pair)} "
+                f"| {cell(records, 'cpu_us_per_call', 1, kind='balancer', pair=pair)} "
+                f"| {cell(records, 'user_us_per_call', 1, kind='balancer', pair=pair)} "
+                f"| {fmt(rr, 3)} |")
+        say("")
+
     # --- memory -------------------------------------------------------------------------------
     say("### Memory (server RSS, KiB)")
     say("")
@@ -490,6 +554,8 @@ def main(argv):
         append(argv[3], parse_client(argv[2], pairs(argv[4:])))
     elif cmd == "record":
         append(argv[2], pairs(argv[3:]))
+    elif cmd == "timed" and len(argv) > 5 and argv[4] == "--":
+        return timed(argv[2], float(argv[3]), argv[5:])
     elif cmd == "meta":
         record = pairs(argv[3:])
         record["kind"] = "meta"

@@ -31,6 +31,9 @@
 //! addresses of one list in order is exactly pick_first's contract. round_robin pays one read
 //! lock of the subchannel list and one atomic increment per call.
 //!
+//! Health checking (gRFC A17, `health_check.rs`), when the channel has it, narrows
+//! round_robin's view of each subchannel: READY counts only once its Watch said SERVING.
+//!
 //! The policy comes from `ChannelBuilder::load_balancing` or a service config's
 //! `loadBalancingConfig` (`ChannelBuilder::service_config`): the first policy of the list that
 //! this library knows, as grpc-go chooses. Only that field is read; the JSON is scanned by hand
@@ -49,7 +52,8 @@ use tokio::time::Instant;
 
 use super::ChannelOptions;
 use super::connection::{Addresses, ConnectivityState, Peek, Ready, Subchannel};
-use super::resolver::{Address, Resolution};
+use super::health_check::HealthCheck;
+use super::resolver::{Address, Resolution, Target};
 use crate::first::{First, first};
 use crate::status::Status;
 
@@ -156,6 +160,8 @@ pub(crate) enum Picker {
     Single(Subchannel),
     /// round_robin.
     RoundRobin(Arc<RoundRobin>),
+    /// One given connection: the channel a health check's Watch runs on (`health_check.rs`).
+    Pinned(Ready),
 }
 
 /// The subchannel a pick chose, to report a broken connection to.
@@ -164,26 +170,32 @@ pub(crate) enum Picked<'a> {
     Single(&'a Subchannel),
     /// One of round_robin's.
     Shared(Arc<Subchannel>),
+    /// A pinned connection, which has no subchannel to tell.
+    Pinned,
 }
 
 impl Picked<'_> {
-    /// The subchannel.
-    pub(crate) fn subchannel(&self) -> &Subchannel {
+    /// Tells the subchannel that its connection `generation` refused a stream.
+    pub(crate) fn report_broken(&self, generation: u64) {
         match self {
-            Picked::Single(subchannel) => subchannel,
-            Picked::Shared(subchannel) => subchannel,
+            Picked::Single(subchannel) => subchannel.report_broken(generation),
+            Picked::Shared(subchannel) => subchannel.report_broken(generation),
+            Picked::Pinned => {}
         }
     }
 }
 
 impl Picker {
-    /// The picker for `policy` over `resolution`.
+    /// The picker for `policy` over `resolution`; `health_check` names the service each
+    /// round_robin subchannel watches (gRFC A17; pick_first ignores it, as A17 says).
     pub(crate) fn new(
         policy: LoadBalancingPolicy,
         resolution: Arc<Resolution>,
-        authority: http::uri::Authority,
+        target: &Target,
         options: Arc<ChannelOptions>,
+        health_check: Option<String>,
     ) -> Picker {
+        let authority = target.authority.clone();
         match policy {
             LoadBalancingPolicy::PickFirst => Picker::Single(Subchannel::new(
                 Addresses::Resolved(resolution),
@@ -202,6 +214,7 @@ impl Picker {
                     changed: Arc::new(changed),
                     started: Once::new(),
                     resolve_error: Mutex::new(None),
+                    health_check: health_check.map(|service| (service, target.clone())),
                 }))
             }
         }
@@ -223,6 +236,10 @@ impl Picker {
                 let (ready, subchannel) = rr.pick(wait_for_ready, not).await?;
                 Ok((ready, Picked::Shared(subchannel)))
             }
+            Picker::Pinned(ready) if Some(ready.generation) == not => {
+                Err(Status::unavailable("the health check's connection is gone"))
+            }
+            Picker::Pinned(ready) => Ok((ready.clone(), Picked::Pinned)),
         }
     }
 
@@ -231,6 +248,7 @@ impl Picker {
         match self {
             Picker::Single(subchannel) => subchannel.connect_now().await,
             Picker::RoundRobin(rr) => rr.pick(false, None).await.map(|_| ()),
+            Picker::Pinned(_) => Ok(()),
         }
     }
 
@@ -249,6 +267,7 @@ impl Picker {
                 }
                 rr.state()
             }
+            Picker::Pinned(_) => ConnectivityState::Ready,
         }
     }
 
@@ -276,14 +295,17 @@ impl Picker {
                         }
                     }
                 }
+                Picker::Pinned(_) if source != ConnectivityState::Ready => {}
+                Picker::Pinned(_) => std::future::pending().await,
             }
         };
         tokio::time::timeout_at(deadline, changed).await.is_ok()
     }
 }
 
-/// round_robin's subchannels, one per address, in the resolver's order.
-type SubchannelList = Vec<(Address, Arc<Subchannel>)>;
+/// round_robin's subchannels, one per address, in the resolver's order, each with its health
+/// checker when the channel has health checking on.
+type SubchannelList = Vec<(Address, Arc<Subchannel>, Option<Arc<HealthCheck>>)>;
 
 /// round_robin's shared state.
 #[derive(Debug)]
@@ -304,6 +326,8 @@ pub(crate) struct RoundRobin {
     started: Once,
     /// Why the last resolution failed, until one succeeds.
     resolve_error: Mutex<Option<Status>>,
+    /// The service each subchannel watches (gRFC A17), and the target its Watch is sent to.
+    health_check: Option<(String, Target)>,
 }
 
 impl RoundRobin {
@@ -332,8 +356,8 @@ impl RoundRobin {
             let mut pending = list.is_empty();
             let start = self.next.fetch_add(1, Ordering::Relaxed);
             for i in 0..list.len() {
-                let (_, subchannel) = &list[start.wrapping_add(i) % list.len()];
-                match subchannel.peek(not) {
+                let (_, subchannel, health) = &list[start.wrapping_add(i) % list.len()];
+                match peek(subchannel, health, not) {
                     Peek::Ready(ready) => return Ok((ready, subchannel.clone())),
                     Peek::Pending => pending = true,
                     Peek::Failing(status) => failing = Some(status),
@@ -366,8 +390,8 @@ impl RoundRobin {
         }
         let list = crate::lock::read(&self.list).clone();
         let mut pending = list.is_empty() && crate::lock::lock(&self.resolve_error).is_none();
-        for (_, subchannel) in list.iter() {
-            match subchannel.peek(None) {
+        for (_, subchannel, health) in list.iter() {
+            match peek(subchannel, health, None) {
                 Peek::Ready(_) => return ConnectivityState::Ready,
                 Peek::Pending => pending = true,
                 Peek::Failing(_) => {}
@@ -384,27 +408,49 @@ impl RoundRobin {
     /// (connecting at once), dropped ones are dropped (their connections drain and close).
     fn update(&self, addresses: Vec<Address>) {
         let old = crate::lock::read(&self.list).clone();
-        let mut by_address: HashMap<&Address, &Arc<Subchannel>> =
-            old.iter().map(|(a, s)| (a, s)).collect();
-        let mut list = Vec::with_capacity(addresses.len());
+        let mut by_address: HashMap<&Address, (&Arc<Subchannel>, &Option<Arc<HealthCheck>>)> =
+            old.iter().map(|(a, s, h)| (a, (s, h))).collect();
+        let mut list: SubchannelList = Vec::with_capacity(addresses.len());
         for address in addresses {
-            if list.iter().any(|(a, _)| *a == address) {
+            if list.iter().any(|(a, _, _)| *a == address) {
                 continue;
             }
-            let subchannel = match by_address.remove(&address) {
-                Some(subchannel) => subchannel.clone(),
-                None => Arc::new(Subchannel::new(
-                    Addresses::One(address.clone()),
-                    self.authority.clone(),
-                    self.options.clone(),
-                    Some(self.changed.clone()),
-                )),
+            let (subchannel, health) = match by_address.remove(&address) {
+                Some((subchannel, health)) => (subchannel.clone(), health.clone()),
+                None => {
+                    let subchannel = Arc::new(Subchannel::new(
+                        Addresses::One(address.clone()),
+                        self.authority.clone(),
+                        self.options.clone(),
+                        Some(self.changed.clone()),
+                    ));
+                    let health = self.health_check.as_ref().map(|(service, target)| {
+                        Arc::new(HealthCheck::start(
+                            service.clone(),
+                            &subchannel,
+                            target.clone(),
+                            self.options.clone(),
+                            self.changed.clone(),
+                        ))
+                    });
+                    (subchannel, health)
+                }
             };
             subchannel.request_connection();
-            list.push((address, subchannel));
+            list.push((address, subchannel, health));
         }
         *crate::lock::write(&self.list) = Arc::new(list);
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// What a pick sees of one round_robin subchannel: its connection state, narrowed by its
+/// health when health checking is on.
+fn peek(subchannel: &Subchannel, health: &Option<Arc<HealthCheck>>, not: Option<u64>) -> Peek {
+    let peek = subchannel.peek(not);
+    match health {
+        Some(health) => health.narrow(peek),
+        None => peek,
     }
 }
 
@@ -455,7 +501,7 @@ async fn run(rr: Weak<RoundRobin>, mut changed: watch::Receiver<u64>) {
             }
             let Some(rr) = rr.upgrade() else { return };
             let list = crate::lock::read(&rr.list).clone();
-            for (_, subchannel) in list.iter() {
+            for (_, subchannel, _) in list.iter() {
                 if subchannel.connectivity() == ConnectivityState::Idle {
                     subchannel.request_connection();
                     want = true;

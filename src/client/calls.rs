@@ -256,7 +256,7 @@ impl Channel {
                         });
                     }
                     Err(CallEnd::NeverProcessed(status)) => {
-                        picked.subchannel().report_broken(ready.generation);
+                        picked.report_broken(ready.generation);
                         broken = Some(ready.generation);
                         if attempts_left == 0 {
                             return Err(Failed::NeverProcessed(status));

@@ -636,9 +636,9 @@ impl Default for BackoffConfig {
     }
 }
 
-/// Exponential back-off with jitter.
+/// Exponential back-off with jitter (also paces health-check retries, `health_check.rs`).
 #[derive(Debug)]
-struct Backoff {
+pub(crate) struct Backoff {
     /// The settings.
     config: BackoffConfig,
     /// The un-jittered delay to use next.
@@ -649,7 +649,7 @@ struct Backoff {
 
 impl Backoff {
     /// Starts at INITIAL_BACKOFF, seeded from the clock.
-    fn new(config: &BackoffConfig) -> Backoff {
+    pub(crate) fn new(config: &BackoffConfig) -> Backoff {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -662,12 +662,12 @@ impl Backoff {
     }
 
     /// After a success: the next failure waits INITIAL_BACKOFF again.
-    fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.current = self.config.initial;
     }
 
     /// The delay before the next attempt; grows the following one.
-    fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let base = self.current.as_secs_f64();
         let spread = (self.uniform() * 2.0 - 1.0) * self.config.jitter;
         let delay = Duration::from_secs_f64((base * (1.0 + spread)).max(0.0));

@@ -61,6 +61,7 @@ mod balancer;
 mod calls;
 mod connection;
 mod fast;
+mod health_check;
 mod inbox;
 mod keepalive;
 mod replay;
@@ -261,6 +262,7 @@ impl Channel {
             retry: None,
             policy: LoadBalancingPolicy::default(),
             min_resolve_interval: DEFAULT_MIN_RESOLVE_INTERVAL,
+            health_check: None,
         };
         #[cfg(feature = "tls")]
         if builder.target.https {
@@ -311,6 +313,26 @@ impl Channel {
     }
 }
 
+impl Channel {
+    /// A channel whose every call goes on `ready`, one connection of a subchannel, with no
+    /// interceptors: what a health check's Watch is sent through (`health_check.rs`).
+    pub(crate) fn pinned(
+        target: resolver::Target,
+        options: Arc<ChannelOptions>,
+        ready: connection::Ready,
+    ) -> Channel {
+        Channel {
+            inner: Arc::new(ChannelInner {
+                target,
+                options,
+                picker: Picker::Pinned(ready),
+                interceptors: Chain::default(),
+            }),
+            retry: None,
+        }
+    }
+}
+
 /// Settings for a [`Channel`]; every one has a default that matches gRPC's.
 #[derive(Clone, Debug)]
 pub struct ChannelBuilder {
@@ -326,6 +348,8 @@ pub struct ChannelBuilder {
     policy: LoadBalancingPolicy,
     /// The resolver is asked again no sooner than this.
     min_resolve_interval: Duration,
+    /// The service round_robin's subchannels watch (gRFC A17); `None`: no health checking.
+    health_check: Option<String>,
 }
 
 impl ChannelBuilder {
@@ -478,7 +502,21 @@ impl ChannelBuilder {
         if let Some(policy) = LoadBalancingPolicy::from_service_config(json)? {
             self.policy = policy;
         }
+        if let Some(service) = health_check::from_service_config(json)? {
+            self.health_check = Some(service);
+        }
         Ok(self)
+    }
+
+    /// Client-side health checking (gRFC A17), as a service config's
+    /// `{"healthCheckConfig": {"serviceName": service}}` turns it on: each round_robin
+    /// subchannel watches `service` (`""`: the server as a whole) through
+    /// `grpc.health.v1.Health/Watch` on its own connection and gets calls only while the
+    /// answer is SERVING; a server without the health service (UNIMPLEMENTED) counts as
+    /// healthy. pick_first ignores it (A17). See `docs/balancing.md`.
+    pub fn health_check(mut self, service: &str) -> Self {
+        self.health_check = Some(service.to_owned());
+        self
     }
 
     /// Takes the addresses from `resolver` instead of the target's scheme; the target still
@@ -542,8 +580,9 @@ impl ChannelBuilder {
         let picker = Picker::new(
             self.policy,
             resolution,
-            self.target.authority.clone(),
+            &self.target,
             options.clone(),
+            self.health_check,
         );
         Channel {
             inner: Arc::new(ChannelInner {
