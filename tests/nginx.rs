@@ -351,7 +351,15 @@ fn nginx_runs_unprivileged() {
     });
     let own = |key: &str| ids(&std::fs::read_to_string("/proc/self/status").unwrap(), key)[1];
     let (uid, gid) = nginx_support::run_as().unwrap_or_else(|| (own("Uid:"), own("Gid:")));
-    let pids = nginx.pids();
+    // The port accepts once the master listens, which can be just before it forks the worker.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let pids = loop {
+        let pids = nginx.pids();
+        if pids.len() >= 2 || std::time::Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(pids.len() >= 2, "a master and a worker: {pids:?}");
     for pid in pids {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
