@@ -6,6 +6,9 @@
 #
 #   bench/nginx.sh OUT_DIR RESULTS.jsonl CALLS ours=BIN tonic=BIN go=BIN
 #
+# nginx runs unprivileged as in the tests: under root, master and worker as `nobody` through
+# util-linux's setpriv, with its prefix (config, pid, logs, temp paths) chowned to nobody.
+#
 # Each BIN takes `--port N --threads 1`. Instances and nginx (one worker) run on core 0,
 # h2load on core 1. Records go to RESULTS.jsonl as kind=unary server=nginx-<impl>
 # scenario=1x100 rep=$REP (default 1) through bench/report.py; server_cpu_ticks is both instances' CPU and
@@ -51,10 +54,7 @@ for arg in "$@"; do
     ports+=("$port")
   done
   nport=$(free_port)
-  user=""
-  [ "$(id -u)" = 0 ] && user="user root;"
   cat > "$dir/nginx.conf" <<CONF
-$user
 daemon off;
 worker_processes 1;
 pid $dir/nginx.pid;
@@ -83,10 +83,22 @@ http {
     }
 }
 CONF
-  taskset -c 0 "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" &
+  as=()
+  if [ "$(id -u)" = 0 ]; then
+    chown -R nobody: "$dir"
+    as=(setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups)
+    "${as[@]}" test -r "$dir/nginx.conf" || {
+      echo "bench/nginx.sh: nobody cannot read $dir/nginx.conf (directories above need o+x)" >&2
+      exit 1
+    }
+  fi
+  taskset -c 0 "${as[@]}" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" &
   npid=$!
   PIDS+=("$npid")
   wait_port "$nport" "$npid"
+  for p in $npid $(pgrep -P "$npid"); do
+    echo "nginx-$impl: pid $p $(grep '^Uid:' "/proc/$p/status" | tr '\t' ' ')"
+  done
   nginx_ticks() { local t=0 p; for p in $npid $(pgrep -P "$npid"); do t=$((t + $(cpu_ticks "$p"))); done; echo $t; }
   out=$OUT/h2load-nginx-$impl.txt
   # A call count, not a duration: h2load's warm-up boundary miscounts status codes of calls

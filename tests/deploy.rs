@@ -79,7 +79,12 @@ struct Running {
 
 impl Running {
     fn start(delay_ms: u64) -> Running {
-        let mut child = Command::new(interop_server())
+        Running::spawn(Command::new(interop_server()), delay_ms)
+    }
+
+    /// `command` (the interop-server, or something that execs it) with the test's flags.
+    fn spawn(mut command: Command, delay_ms: u64) -> Running {
+        let mut child = command
             .args(["--port", "0", "--shutdown_delay_ms", &delay_ms.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -349,4 +354,189 @@ async fn sigterm_flips_health_then_drains_then_exits() {
     assert!(std::net::TcpStream::connect(server.addr()).is_err());
     // Well inside terminationGracePeriodSeconds (30 s).
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// The user the image runs as (`USER 65532:65532` in deploy/Dockerfile).
+const IMAGE_USER: &str = "65532:65532";
+
+/// The image's two binaries, built by deploy/build-static.sh (the script the Dockerfile's build
+/// stage runs, so the same flags) into target/deploy-static/out.
+fn static_binaries() -> &'static Path {
+    static OUT: OnceLock<PathBuf> = OnceLock::new();
+    OUT.get_or_init(|| {
+        let root = common::repo_root();
+        let target = root.join("target/deploy-static");
+        let out = target.join("out");
+        let mut cmd = Command::new(root.join("deploy/build-static.sh"));
+        cmd.current_dir(&root)
+            .arg(&out)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("CARGO", env!("CARGO"));
+        let built = common::run_peer(cmd, Duration::from_secs(1800));
+        assert!(
+            built.status.success(),
+            "deploy/build-static.sh (needs the Rust target x86_64-unknown-linux-musl: \
+             tests/peers/setup.sh adds it):\n{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        out
+    })
+}
+
+/// The ELF program header types of `bytes` (ELF64, little-endian: x86_64).
+fn program_header_types(bytes: &[u8]) -> Vec<u32> {
+    assert_eq!(
+        &bytes[..6],
+        b"\x7fELF\x02\x01",
+        "an ELF64 little-endian file"
+    );
+    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]) as usize;
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum)
+        .map(|i| {
+            let at = phoff + i * phentsize;
+            u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+        })
+        .collect()
+}
+
+/// The Dockerfile's build runs deploy/build-static.sh and copies only its two outputs into
+/// `scratch`, as uid 65532: what `static_binaries_serve_from_an_empty_root` runs.
+#[test]
+fn dockerfile_builds_with_the_tested_script() {
+    let text = std::fs::read_to_string(common::repo_root().join("deploy/Dockerfile")).unwrap();
+    for line in [
+        "RUN rustup target add x86_64-unknown-linux-musl",
+        "RUN deploy/build-static.sh /out",
+        "FROM scratch",
+        "COPY --from=build /out/interop-server /out/health-probe /",
+        &format!("USER {IMAGE_USER}"),
+        r#"CMD ["--port", "10000", "--shutdown_delay_ms", "5000"]"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "deploy/Dockerfile lacks {line:?}"
+        );
+    }
+    let runs = text.lines().filter(|l| l.starts_with("RUN ")).count();
+    assert_eq!(runs, 2, "the build stage is the script, nothing else");
+}
+
+/// The image without Docker: deploy/build-static.sh's two binaries are static (no ELF
+/// interpreter: nothing to load from a /lib the image lacks), and, when the tests run as root,
+/// they run in an empty root holding only them (`chroot --userspec=65532:65532`, as `scratch`
+/// with `USER 65532:65532`): the server listens, the manifest's exec probe (the binary inside
+/// that root) answers SERVING, and SIGTERM drains to exit 0. Not root: they run on the host,
+/// and the empty-root part is skipped with the reason printed.
+#[test]
+fn static_binaries_serve_from_an_empty_root() {
+    let out = static_binaries();
+    for bin in ["interop-server", "health-probe"] {
+        let bytes = std::fs::read(out.join(bin)).unwrap();
+        let types = program_header_types(&bytes);
+        // PT_INTERP (3): a dynamic loader's path. A static executable has none.
+        assert!(
+            !types.contains(&3),
+            "{bin} asks for a dynamic loader: {types:?}"
+        );
+        println!("{bin}: {} bytes, static, stripped", bytes.len());
+    }
+    let root_user = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(2) == Some("0"));
+    let (server, probe_argv) = if root_user {
+        // The empty root: a fresh directory with the two files and nothing else.
+        let root = common::repo_root()
+            .join("target/deploy-static")
+            .join(format!("root-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        for bin in ["interop-server", "health-probe"] {
+            std::fs::copy(out.join(bin), root.join(bin)).unwrap();
+        }
+        let mut listing: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        listing.sort();
+        assert_eq!(listing, ["health-probe", "interop-server"]);
+        let chroot = |bin: &str| {
+            let mut cmd = Command::new("chroot");
+            cmd.arg(format!("--userspec={IMAGE_USER}"))
+                .arg(&root)
+                .arg(format!("/{bin}"));
+            cmd
+        };
+        let server = Running::spawn(chroot("interop-server"), 500);
+        let probe = vec![
+            "chroot".to_owned(),
+            format!("--userspec={IMAGE_USER}"),
+            root.display().to_string(),
+            "/health-probe".to_owned(),
+        ];
+        (server, probe)
+    } else {
+        println!(
+            "skipped the empty root: chroot needs root, the tests run as uid {}; the static \
+             binaries run on the host instead",
+            std::fs::read_to_string("/proc/self/status")
+                .unwrap()
+                .lines()
+                .find_map(|line| line.strip_prefix("Uid:"))
+                .unwrap_or("?")
+                .trim()
+        );
+        let server = Running::spawn(Command::new(out.join("interop-server")), 500);
+        (server, vec![out.join("health-probe").display().to_string()])
+    };
+    if root_user {
+        // The process is the server itself (chroot execs it), with the image's user.
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+        assert!(status.contains("Name:\tinterop-server"), "{status}");
+        assert!(
+            status.contains("Uid:\t65532\t65532\t65532\t65532"),
+            "{status}"
+        );
+    }
+    // The manifest's exec probes, their binary being the image's.
+    for argv in exec_commands(&manifest("deployment-exec-probes.yaml")) {
+        let mut full = probe_argv.clone();
+        full.extend(
+            argv[1..]
+                .iter()
+                .map(|w| w.replace("127.0.0.1:10000", &server.addr())),
+        );
+        let (code, text) = probe(&full);
+        assert_eq!(code, 0, "{full:?}: {text}");
+        assert_eq!(text.trim(), "status: SERVING");
+    }
+    // SIGTERM: the same three steps as on the host, then exit 0.
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    for line in [
+        "interop-server: SIGTERM: health NOT_SERVING",
+        "interop-server: SIGTERM: GOAWAY, draining calls in flight",
+        "interop-server: SIGTERM: drained, exiting",
+    ] {
+        assert_eq!(server.next_line(Duration::from_secs(10)), line);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit within 20 s of draining");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
 }

@@ -339,3 +339,224 @@ async fn graceful_stop_of_one_instance_mid_load_fails_nothing() {
     // 8 callers × 3 s / 300 ms: about 80 calls, all of them OK.
     assert!(total >= 40, "only {total} calls completed");
 }
+
+/// nginx runs unprivileged: under root (CI) every nginx process, master and worker, has
+/// `nobody`'s real, effective, saved and filesystem user and group ids and no supplementary
+/// groups; otherwise the invoking user's. Read from /proc/PID/status of the running processes.
+#[test]
+fn nginx_runs_unprivileged() {
+    let nginx = Nginx::start(&Options {
+        upstreams: nginx_support::start_backends(1),
+        ..Default::default()
+    });
+    let own = |key: &str| ids(&std::fs::read_to_string("/proc/self/status").unwrap(), key)[1];
+    let (uid, gid) = nginx_support::run_as().unwrap_or_else(|| (own("Uid:"), own("Gid:")));
+    // The port accepts once the master listens, which can be just before it forks the worker.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let pids = loop {
+        let pids = nginx.pids();
+        if pids.len() >= 2 || std::time::Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(pids.len() >= 2, "a master and a worker: {pids:?}");
+    for pid in pids {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        assert!(status.contains("Name:\tnginx"), "{status}");
+        assert_eq!(ids(&status, "Uid:"), [uid; 4], "pid {pid}:\n{status}");
+        assert_eq!(ids(&status, "Gid:"), [gid; 4], "pid {pid}:\n{status}");
+        if nginx_support::run_as().is_some() {
+            assert_eq!(ids(&status, "Groups:"), Vec::<u32>::new(), "pid {pid}");
+            assert_ne!(uid, 0);
+        }
+    }
+}
+
+/// The numbers on the `key` line of a /proc/PID/status.
+fn ids(status: &str, key: &str) -> Vec<u32> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in {status}"))
+        .split_whitespace()
+        .map(|id| id.parse().unwrap())
+        .collect()
+}
+
+/// A user's own HTML error page, as sites configure it (`error_page 502 504 /grpc_error.html`).
+const HTML_ERROR_PAGE: &str = "error_page 502 504 413 /grpc_error.html;
+        location = /grpc_error.html {
+            internal;
+            root html;
+        }
+";
+
+fn html_error_page() -> Vec<(&'static str, String)> {
+    vec![(
+        "grpc_error.html",
+        "<!DOCTYPE html>\n<html><head><title>Sorry</title></head>\n<body><h1>Service \
+         unavailable</h1>\n<p>example.com is being upgraded, try again in 5 minutes.</p>\n\
+         </body></html>\n"
+            .to_owned(),
+    )]
+}
+
+/// The page's words as our client quotes them (tags stripped, whitespace folded).
+const HTML_ERROR_WORDS: &str =
+    "Sorry Service unavailable example.com is being upgraded, try again in 5 minutes.";
+
+/// nginx's documented gRPC-friendly error pages: an internal location that answers with the
+/// gRPC status as headers (`add_header grpc-status`, `return 204`), so that a gRPC client reads
+/// a status instead of an HTTP error.
+const GRPC_ERROR_PAGES: &str = "error_page 502 504 = /error502grpc;
+        error_page 413 = /error413grpc;
+        location = /error502grpc {
+            internal;
+            default_type application/grpc;
+            add_header grpc-status 14;
+            add_header grpc-message \"unavailable\";
+            return 204;
+        }
+        location = /error413grpc {
+            internal;
+            default_type application/grpc;
+            add_header grpc-status 8;
+            add_header grpc-message \"request too large\";
+            return 204;
+        }
+";
+
+/// nginx in front of `upstreams` with `server_extra` and `html`, started off the runtime.
+async fn nginx_with(
+    upstreams: Vec<SocketAddr>,
+    server_extra: &'static str,
+    html: Vec<(&'static str, String)>,
+    client_max_body_size: &'static str,
+    read_timeout: &'static str,
+) -> Nginx {
+    tokio::task::spawn_blocking(move || {
+        Nginx::start(&Options {
+            upstreams,
+            server_extra: server_extra.to_owned(),
+            html,
+            client_max_body_size,
+            read_timeout,
+            ..Default::default()
+        })
+    })
+    .await
+    .unwrap()
+}
+
+/// A port nobody listens on: bind, note, close.
+fn down_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A 2 MiB UnaryCall through `addr` (over `client_max_body_size 1m`): the status it ends with.
+async fn too_large(addr: SocketAddr) -> Status {
+    let channel = Channel::builder(&addr.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect to nginx");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        TestServiceClient::new(channel).unary_call(SimpleRequest {
+            payload: Some(Payload {
+                body: vec![0; 2 * 1024 * 1024],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    )
+    .await
+    .expect("bounded")
+    .expect_err("nginx refuses a 2 MiB body under client_max_body_size 1m")
+}
+
+/// A custom HTML page (`error_page 502 504 413 /grpc_error.html`) keeps nginx's HTTP status,
+/// so our client maps the status as http-grpc-status-mapping.md says (502 and 504 →
+/// UNAVAILABLE, 413 has no row → UNKNOWN), and quotes the user's page instead of nginx's.
+#[tokio::test]
+async fn custom_html_error_page_keeps_the_http_mapping_with_its_text() {
+    let check = |status: Status, code: Code, http: &str| {
+        assert_eq!(status.code(), code, "{status:?}");
+        assert_eq!(
+            status.message(),
+            format!("HTTP status {http} without a usable grpc-status: {HTML_ERROR_WORDS}"),
+        );
+    };
+    // 502: the only upstream is down.
+    let nginx = nginx_with(
+        vec![down_port()],
+        HTML_ERROR_PAGE,
+        html_error_page(),
+        "",
+        "",
+    )
+    .await;
+    let status = hello(nginx.addr, "x").await.expect_err("no upstream is up");
+    check(status, Code::Unavailable, "502 Bad Gateway");
+    // 504: the upstream answers later than grpc_read_timeout.
+    let backend = TestServer::start(who_called()).await;
+    let nginx = nginx_with(
+        vec![backend.addr],
+        HTML_ERROR_PAGE,
+        html_error_page(),
+        "",
+        "1s",
+    )
+    .await;
+    let status = hello(nginx.addr, "slow").await.expect_err("nginx gives up");
+    check(status, Code::Unavailable, "504 Gateway Timeout");
+    assert!(hello(nginx.addr, "fast").await.is_ok());
+    // 413: the body is over client_max_body_size.
+    let nginx = nginx_with(
+        nginx_support::start_backends(1),
+        HTML_ERROR_PAGE,
+        html_error_page(),
+        "1m",
+        "",
+    )
+    .await;
+    check(
+        too_large(nginx.addr).await,
+        Code::Unknown,
+        "413 Payload Too Large",
+    );
+}
+
+/// nginx's gRPC-friendly error pages answer `:status 204` with `grpc-status` and
+/// `grpc-message` headers: a grpc-status present wins over the HTTP mapping
+/// (http-grpc-status-mapping.md), so our client reports exactly what the page sets:
+/// UNAVAILABLE "unavailable" for 502 and 504, RESOURCE_EXHAUSTED "request too large" for 413.
+#[tokio::test]
+async fn grpc_error_pages_are_the_status_they_set() {
+    let nginx = nginx_with(vec![down_port()], GRPC_ERROR_PAGES, Vec::new(), "", "").await;
+    let status = hello(nginx.addr, "x").await.expect_err("no upstream is up");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(status.message(), "unavailable");
+
+    let backend = TestServer::start(who_called()).await;
+    let nginx = nginx_with(vec![backend.addr], GRPC_ERROR_PAGES, Vec::new(), "", "1s").await;
+    let status = hello(nginx.addr, "slow").await.expect_err("nginx gives up");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(status.message(), "unavailable");
+
+    let nginx = nginx_with(
+        nginx_support::start_backends(1),
+        GRPC_ERROR_PAGES,
+        Vec::new(),
+        "1m",
+        "",
+    )
+    .await;
+    let status = too_large(nginx.addr).await;
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(status.message(), "request too large");
+}

@@ -5,6 +5,7 @@
 #   - h2load (nghttp2-client) for the benchmark harness (bench/run calls this script when a tool is missing);
 #   - nginx, which the nginx suites start themselves (tests/nginx.rs, tests/nginx_tls.rs);
 #   - kubernetes-validate from PyPI in target/venv, the offline manifest check (tests/deploy.rs);
+#   - the Rust target x86_64-unknown-linux-musl (rustup), for the image's static binaries;
 #   - Python grpcio (+ grpcio-tools, prometheus_client) from PyPI in target/venv;
 #   - Node (Debian's nodejs + npm, only when no node/npm is on the PATH) and @grpc/grpc-js +
 #     @grpc/proto-loader from the npm registry into target/node (npm ci from tests/node's lock);
@@ -43,6 +44,13 @@ fi
 if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   echo "setup: installing kubernetes-validate into $venv"
   "$venv/bin/pip" install -q --disable-pip-version-check kubernetes-validate
+fi
+# The musl target of the toolchain the tests run with: deploy/build-static.sh builds the image's
+# static binaries for it, and tests/deploy.rs runs them in an empty root.
+if command -v rustup >/dev/null \
+   && ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+  echo "setup: adding the Rust target x86_64-unknown-linux-musl (rustup)"
+  rustup target add x86_64-unknown-linux-musl
 fi
 
 # grpc-js: the versions pinned in tests/node/package.json, exactly as its committed lock file
