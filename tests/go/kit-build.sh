@@ -6,7 +6,6 @@
 #   target/go/bin/bare-grpc-reflection-client
 #   target/go/bin/bare-grpc-auth-peer          (tests/async_auth.rs)
 #   target/go/bin/bare-grpc-never-read-server  (tests/slow_readers.rs)
-
 #   target/go/bin/bare-grpc-health-server      (tests/balancing_health.rs)
 #
 # Both use only packages Debian ships pre-generated (grpc-go 1.33's grpc_health_v1 and
@@ -40,12 +39,10 @@ go build -p 1 -o "$bin_dir/bare-grpc-health-client" bare-grpc-kit/health-client
 go build -p 1 -o "$bin_dir/bare-grpc-reflection-client" bare-grpc-kit/reflection-client
 go build -p 1 -o "$bin_dir/bare-grpc-auth-peer" bare-grpc-kit/auth-peer
 go build -p 1 -o "$bin_dir/bare-grpc-never-read-server" bare-grpc-kit/never-read-server
-
 go build -p 1 -o "$bin_dir/bare-grpc-health-server" bare-grpc-kit/health-server
 
 echo "$bin_dir/bare-grpc-health-client"
 echo "$bin_dir/bare-grpc-reflection-client"
 echo "$bin_dir/bare-grpc-auth-peer"
 echo "$bin_dir/bare-grpc-never-read-server"
-
 echo "$bin_dir/bare-grpc-health-server"
