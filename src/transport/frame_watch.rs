@@ -371,9 +371,11 @@ impl<IO> Watched<IO> {
                     RST_STREAM => true,
                     _ => false,
                 };
-                if end && let Ok(at) = open.binary_search(&head.stream) {
-                    open.remove(at);
-                    ended = true;
+                if end {
+                    if let Ok(at) = open.binary_search(&head.stream) {
+                        open.remove(at);
+                        ended = true;
+                    }
                 }
             }
             (Side::Client, Seen::GoAway { code, debug, .. })
